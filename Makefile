@@ -1,0 +1,50 @@
+# The README's two commands: `make demo` and `make test`. Both work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Debian packages the tests need: a real Secret Service (gnome-keyring on D-Bus) and a real
+# headless browser for the OAuth login test.
+SYS_PKGS := gnome-keyring dbus dbus-bin chromium chromium-driver
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint sysdeps venv bench snapshot-update clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: venv
+	$(BIN)/lc-console demo
+
+sysdeps:
+	@missing=""; for p in $(SYS_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "Missing Debian packages:$$missing. Install them: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+test: venv sysdeps
+	$(BIN)/ruff check .
+	sh tests/with-keyring.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+
+bench: venv
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+snapshot-update: venv sysdeps
+	sh tests/with-keyring.sh $(BIN)/pytest tests -k snapshot --snapshot-update
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

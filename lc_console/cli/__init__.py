@@ -1,0 +1,59 @@
+"""Command-line entry point. Each command group lives in its own module with `register()`.
+
+Every command works over the same services as the TUI, so the two faces say the same words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from lc_console import __version__
+
+# Modules that add subcommands: each defines register(subparsers). Add new ones here.
+COMMAND_MODULES = (
+    "lc_console.cli.config_cmd",
+    "lc_console.cli.doctor_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lc-console",
+        description="Connect a Stripe account to a Salesforce org and keep recovery and "
+        "billing data flowing into the CRM. With no command, opens the console.",
+    )
+    parser.add_argument("--version", action="version", version=f"lc-console {__version__}")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="profile to use (default: $LC_CONSOLE_PROFILE or 'default')",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from lc_console.cli.common import fail
+    from lc_console.paths import ProfileNameError, resolve_profile
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.profile = resolve_profile(args.profile)
+    except ProfileNameError as exc:
+        return fail(str(exc), code=2)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        from lc_console.cli.open_app import open_console
+
+        return open_console(args.profile)
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
