@@ -72,6 +72,9 @@ class SalesforceSettings:
     is_sandbox: bool = False
     user_id: str = ""
     username: str = ""
+    # Set when Salesforce refused the refresh token (revoked/expired): the sync pauses and
+    # the console offers Reconnect. Cleared by a successful `connect salesforce`.
+    connection_expired: bool = False
 
 
 @dataclass
