@@ -12,6 +12,8 @@ import keyring
 import keyring.backends.fail
 import keyring.errors
 
+from lc_console.logs import remember_secret
+
 SERVICE = "lc-console"
 
 
@@ -66,14 +68,18 @@ def backend_name() -> str:
 def get(profile: str, kind: SecretKind) -> str | None:
     _check_backend()
     try:
-        return keyring.get_password(SERVICE, _account(profile, kind))
+        value = keyring.get_password(SERVICE, _account(profile, kind))
     except keyring.errors.KeyringError as exc:
         raise _wrap(exc) from None
+    if value:
+        remember_secret(value)  # so the log filter masks it wherever it shows up
+    return value
 
 
 def put(profile: str, kind: SecretKind, value: str) -> None:
     if not value:
         raise ValueError("refusing to store an empty secret")
+    remember_secret(value)
     _check_backend()
     try:
         keyring.set_password(SERVICE, _account(profile, kind), value)

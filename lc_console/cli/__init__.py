@@ -47,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.profile = resolve_profile(args.profile)
     except ProfileNameError as exc:
         return fail(str(exc), code=2)
+    from lc_console.logs import setup_logging
+
+    setup_logging()
     handler = getattr(args, "handler", None)
     if handler is None:
         from lc_console.cli.open_app import open_console
