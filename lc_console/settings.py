@@ -398,10 +398,28 @@ def _parse_scalar(text: str, tp: Any, key: str) -> Any:
     raise SettingsError(f"{key}: cannot be set from the command line", key=key)
 
 
+def _split_dotted(data: dict[str, Any], dotted: str) -> list[str]:
+    """Split a dotted key. Table keys may contain dots themselves (rules.fields has
+    "contact.email"), so at each level the longest existing key wins."""
+    parts = dotted.split(".")
+    out: list[str] = []
+    node: Any = data
+    i = 0
+    while i < len(parts):
+        j = i + 1
+        if isinstance(node, dict):
+            j = next((k for k in range(len(parts), i, -1) if ".".join(parts[i:k]) in node), j)
+        name = ".".join(parts[i:j])
+        out.append(name)
+        node = node.get(name) if isinstance(node, dict) else None
+        i = j
+    return out
+
+
 def set_value(settings: Settings, dotted: str, text: str) -> Settings:
     """Return new settings with `dotted` set from its text form, validated as the file is."""
     data = to_dict(settings)
-    parts = dotted.split(".")
+    parts = _split_dotted(data, dotted)
     cls: Any = Settings
     node: Any = data
     for i, part in enumerate(parts):
@@ -439,7 +457,7 @@ def set_value(settings: Settings, dotted: str, text: str) -> Settings:
 
 def get_value(settings: Settings, dotted: str) -> Any:
     node: Any = to_dict(settings)
-    for part in dotted.split("."):
+    for part in _split_dotted(node, dotted):
         if not isinstance(node, dict) or part not in node:
             raise SettingsError(f"unknown key {dotted}", key=dotted)
         node = node[part]
