@@ -1,0 +1,193 @@
+"""The Textual console: routing between screens, themes, global keys, the command palette.
+
+Screens live in screens/ (lc_console.screens) and styles in themes/ (lc_console.themes);
+this class only wires them together. `make_app` is shared by the CLI and the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.theme import Theme
+
+from lc_console import settings, themes
+from lc_console.screens.base import ConsoleScreen
+from lc_console.screens.doctor import DoctorScreen
+from lc_console.screens.help import HelpScreen, help_rows
+from lc_console.screens.home import HomeScreen
+from lc_console.screens.settings_error import (
+    SettingsBroken,
+    SettingsErrorScreen,
+    SettingsFixed,
+)
+from lc_console.settings import Settings, SettingsError
+
+HOME = "home"
+DOCTOR = "doctor"
+SETTINGS_ERROR = "settings-error"
+
+# Screens reachable by key and from the palette: mode -> (title, what it shows).
+PLACES: dict[str, tuple[str, str]] = {
+    HOME: ("Home", "Connections, install and sync state, and what to do next"),
+    DOCTOR: ("Doctor", "Check versions, paths, keyring, terminal and TLS, with fixes"),
+}
+
+# Built-in palette commands kept next to ours (ours replace Theme, Keys and Quit).
+_KEPT_SYSTEM_COMMANDS = {"Screenshot", "Maximize", "Minimize"}
+
+
+class ConsoleApp(App[None]):
+    TITLE = "lc-console"
+    CSS_PATH = themes.stylesheets()
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark,f1", "help", "Help",
+                tooltip="List the keys that work here", id="app.help"),
+        Binding("h", f"open('{HOME}')", "Home", tooltip=PLACES[HOME][1], id="app.home"),
+        Binding("d", f"open('{DOCTOR}')", "Doctor", tooltip=PLACES[DOCTOR][1], id="app.doctor"),
+        Binding("t", "toggle_theme", "Theme", tooltip="Switch between the dark and light theme",
+                id="app.theme"),
+        Binding("q", "quit", "Quit", tooltip="Quit lc-console", id="app.quit"),
+    ]
+
+    def __init__(self, profile: str, loaded: Settings | None,
+                 settings_error: SettingsError | None = None, *, mode: str = HOME) -> None:
+        super().__init__()
+        self.profile = profile
+        self.settings_error = settings_error
+        self.start_mode = mode
+        # Only our themes: they are the ones checked for 16-colour terminals, and the only
+        # names the settings file accepts.
+        for name in list(self.available_themes):
+            self.unregister_theme(name)
+        for theme in themes.THEMES.values():
+            self.register_theme(theme)
+        self.theme = loaded.ui.theme if loaded else themes.DEFAULT_THEME
+        factories: dict[str, Callable[[], Screen[None]]] = {
+            HOME: partial(HomeScreen, profile),
+            DOCTOR: partial(DoctorScreen, profile),
+        }
+        for name, factory in factories.items():
+            self.add_mode(name, factory)
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(themes.VARIABLE_DEFAULTS)
+
+    def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        if self.settings_error is not None:
+            self._show_settings_error(self.settings_error)
+        else:
+            self.switch_mode(self.start_mode)
+
+    # --- routing ----------------------------------------------------------------------------
+
+    def _show_settings_error(self, error: SettingsError) -> None:
+        self.settings_error = error
+        if self.current_mode == SETTINGS_ERROR:
+            screen = self.screen
+            if isinstance(screen, SettingsErrorScreen):
+                screen.show_error(error)
+            return
+        self.add_mode(SETTINGS_ERROR, partial(SettingsErrorScreen, self.profile, error))
+        self.switch_mode(SETTINGS_ERROR)
+
+    def on_settings_broken(self, message: SettingsBroken) -> None:
+        self._show_settings_error(message.error)
+
+    async def on_settings_fixed(self, message: SettingsFixed) -> None:
+        self.settings_error = None
+        self.theme = message.settings.ui.theme
+        await self.switch_mode(HOME)
+        await self.remove_mode(SETTINGS_ERROR)
+        self.notify("Settings loaded.")
+
+    def action_open(self, mode: str) -> None:
+        self.switch_mode(mode)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open" and parameters:
+            if self.screen.is_modal or (parameters[0] == HOME and self.settings_error):
+                return False
+            if parameters[0] == self.current_mode:
+                return None  # shown dimmed: already there
+        return True
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        screen = self.screen
+        name = screen.SCREEN_NAME if isinstance(screen, ConsoleScreen) else ""
+        self.push_screen(HelpScreen(name, help_rows(self, screen.active_bindings)))
+
+    # --- themes -----------------------------------------------------------------------------
+
+    def action_toggle_theme(self) -> None:
+        self.theme = themes.other_theme(self.theme)
+
+    def _remember_theme(self, theme: Theme) -> None:
+        """Save the chosen theme in the profile's settings, never over a broken file."""
+        if self.settings_error is not None:
+            self.notify("Theme not saved: the settings file has a problem.", severity="warning")
+            return
+        try:
+            current = settings.load(self.profile)
+            if current.ui.theme != theme.name:
+                current.ui.theme = theme.name
+                settings.save(self.profile, current)
+        except SettingsError as exc:
+            self.notify(f"Theme not saved: {exc}", severity="error", markup=False)
+            self._show_settings_error(exc)
+        except OSError as exc:
+            self.notify(f"Theme not saved: {exc}", severity="error", markup=False)
+
+    # --- command palette ----------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        for mode, (title, help_text) in PLACES.items():
+            if self.check_action("open", (mode,)):
+                yield SystemCommand(title, help_text, partial(self.action_open, mode))
+        yield SystemCommand("Help", "List the keys that work on this screen", self.action_help)
+        other = themes.other_theme(self.theme)
+        yield SystemCommand(f"Theme: switch to {other}",
+                            f"Use the {'light' if other == themes.LIGHT else 'dark'} theme "
+                            "(remembered in the profile's settings)",
+                            self.action_toggle_theme)
+        yield SystemCommand("Quit", "Quit lc-console", self.action_quit)
+        # Every action of the current screen, so that nothing needs its key to be remembered.
+        seen: set[str] = set()
+        for node, binding, enabled, tooltip in screen.active_bindings.values():
+            if node is not screen or not enabled or not binding.description:
+                continue
+            if binding.action in seen:
+                continue
+            seen.add(binding.action)
+            name = screen.SCREEN_NAME if isinstance(screen, ConsoleScreen) else ""
+            title = f"{name}: {binding.description}" if name else binding.description
+            yield SystemCommand(title, tooltip or binding.tooltip,
+                                partial(screen.run_action, binding.action))
+        for command in super().get_system_commands(screen):
+            if command.title in _KEPT_SYSTEM_COMMANDS:
+                yield command
+
+
+def make_app(profile: str, *, mode: str = HOME) -> ConsoleApp:
+    """The console for `profile`, opening at `mode`; a broken settings file opens the error
+    screen instead (never a traceback)."""
+    try:
+        loaded: Settings | None = settings.load(profile)
+        error = None
+    except SettingsError as exc:
+        loaded, error = None, exc
+    return ConsoleApp(profile, loaded, error, mode=mode)
+
+
+def run_app(profile: str) -> int:
+    app = make_app(profile)
+    app.run()
+    return app.return_code or 0
