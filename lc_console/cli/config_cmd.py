@@ -13,7 +13,7 @@ from lc_console.cli.common import add_command, fail, print_json
 
 def register(sub: Any) -> None:
     parser = add_command(sub, "config", "show or change the profile's settings")
-    inner = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    inner = parser.add_subparsers(dest="config_command", metavar="{path,show,set}", required=True)
     add_command(inner, "path", "print the settings file path").set_defaults(handler=_path)
     show = add_command(inner, "show", "print the settings (secrets shown only as stored/missing)")
     show.add_argument("--json", action="store_true", help="print JSON")
