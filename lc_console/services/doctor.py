@@ -104,10 +104,33 @@ def check_tls(profile: str) -> Check:
     return Check("tls", True, f"extra CA trusted: {path}")
 
 
+def check_state(profile: str) -> Check:
+    from lc_console.store import Store, StoreError
+
+    path = paths.state_db(profile)
+    if not path.exists():
+        return Check("state", True, f"{path} (not created yet; the first sync creates it)")
+    try:
+        with Store(path) as store:
+            ok = store.integrity_ok()
+            version = store.schema_version()
+            failures = store.failure_counts_by_status()
+            pending = store.outbox_pending()
+    except (StoreError, OSError) as exc:
+        return Check("state", False, str(exc), "Move the file away and run the sync again; "
+                     "it rebuilds its position from Stripe.")
+    if not ok:
+        return Check("state", False, f"{path} fails SQLite's integrity check",
+                     f"Stop lc-console, move {path} away (keep it for support) and sync again.")
+    return Check("state", True, f"{path} (schema v{version}, {pending} writes pending, "
+                 f"{failures['open'] + failures['retrying']} failed records open)")
+
+
 CHECKS: list[Callable[[str], Check]] = [
     check_versions,
     check_settings,
     check_paths,
+    check_state,
     check_keyring,
     check_terminal,
     check_tls,
