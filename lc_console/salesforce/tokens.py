@@ -177,8 +177,8 @@ class TokenManager:
 
     def access_token(self) -> str:
         with self._lock:
+            self._check_usable()
             if self._access is None:
-                self._check_usable()
                 self._access = secrets.get(self.profile, secrets.SecretKind.SALESFORCE_ACCESS_TOKEN)
             access = self._access
         return access if access else self.refresh(stale=None)
