@@ -27,6 +27,7 @@ _CONNECTION_TEXT = {
     Connection.CONNECTED: ("✓ connected", "-ok"),
     Connection.NOT_CONNECTED: ("not connected", "-muted"),
     Connection.SECRET_MISSING: ("✗ reconnect needed", "-fail"),
+    Connection.EXPIRED: ("✗ expired: reconnect", "-fail"),
     Connection.UNKNOWN: ("? keyring unavailable", "-warn"),
 }
 _SECRET_CLASS = {
@@ -86,11 +87,10 @@ class Dashboard(Widget):
             card.border_title = "Sync"
             with Grid(classes="kv"):
                 yield from _row("Install", st.install)
-                sync_state = st.sync.state
-                if st.sync.open_failures:
-                    sync_state += f", {st.sync.open_failures} failed records"
-                yield from _row("State", sync_state, "-fail" if st.sync.open_failures else "")
-                last = st.sync.last_sync
+                sync = st.sync
+                yield from _row("State", sync.summary,
+                                "-fail" if sync.error or sync.open_failures else "")
+                last = sync.last_sync
                 yield from _row("Last sync",
                                 last.astimezone().strftime("%Y-%m-%d %H:%M %Z") if last else "never")
         if st.warnings:

@@ -7,6 +7,7 @@ its path. The file is never rewritten from here: fixing it is the admin's call.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -63,6 +64,24 @@ def problem_text(error: SettingsError) -> str:
     return text
 
 
+_AT_LINE = re.compile(r"at line (\d+), column (\d+)")
+
+
+def offending_line(error: SettingsError, path: Path) -> str:
+    """'N: <text of line N>' for a TOML syntax error, '' when there is no line to show."""
+    found = _AT_LINE.search(str(error))
+    if not found:
+        return ""
+    number = int(found.group(1))
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    if not 1 <= number <= len(lines):
+        return ""
+    return f"{number}: {lines[number - 1]}"
+
+
 class ErrorDetails(Widget):
     error: reactive[SettingsError | None] = reactive(None, recompose=True)
 
@@ -79,8 +98,12 @@ class ErrorDetails(Widget):
             yield Label("File", classes="kv-key")
             yield Static(tilde(self.path), classes="kv-value", markup=False)
             yield Label("Key", classes="kv-key")
-            yield Static(error.key or "— (the file as a whole)", classes="kv-value -fail",
-                         markup=False)
+            line = offending_line(error, self.path)
+            yield Static(error.key or "— (a syntax error, not one key)",
+                         classes="kv-value -fail", markup=False)
+            if line:
+                yield Label("Line", classes="kv-key")
+                yield Static(line, classes="kv-value -fail", markup=False)
             yield Label("Problem", classes="kv-key")
             yield Static(problem_text(error), classes="kv-value", markup=False)
 

@@ -7,13 +7,15 @@ creates a file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+import sqlite3
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
 from lc_console import paths, secrets, settings
 from lc_console.secrets import KeyringUnavailable, SecretKind
+from lc_console.store import ACTIVE_FAILURE_STATUSES, Store, StoreError
 
 
 class SecretState(StrEnum):
@@ -28,6 +30,8 @@ class Connection(StrEnum):
     # Settings name an org/account but the keyring lacks its secret (keyring reset, other
     # machine): the admin has to connect again.
     SECRET_MISSING = "secret missing"
+    # Salesforce refused the saved refresh token (revoked or expired): reconnect.
+    EXPIRED = "expired"
     # The keyring cannot be read, so whether the connection still works is unknown.
     UNKNOWN = "unknown"
 
@@ -57,9 +61,27 @@ class StripeStatus:
 
 @dataclass(frozen=True)
 class SyncStatus:
-    state: str  # "never run", ...
-    last_sync: datetime | None = None
+    """What the local state database says about the sync (none of it needs the network)."""
+
+    has_run: bool = False
+    last_sync: datetime | None = None  # last event read or record written, whichever is later
+    pending_writes: int = 0
     open_failures: int = 0
+    error: str = ""  # the state database cannot be read: what and how to fix it
+    paused: str = ""  # why writes cannot go out now, e.g. the Salesforce login expired
+
+    @property
+    def summary(self) -> str:
+        if self.error:
+            return "state database unusable"
+        if not self.has_run:
+            return "never run"
+        parts = [f"paused: {self.paused}"] if self.paused else []
+        parts.append(f"{self.pending_writes} writes queued" if self.pending_writes
+                     else "nothing queued")
+        if self.open_failures:
+            parts.append(f"{self.open_failures} failed records")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -106,9 +128,8 @@ def _connection(named: bool, secret: SecretState) -> Connection:
 def salesforce_status(cfg: settings.SalesforceSettings, tokens: SecretState) -> SalesforceStatus:
     named = bool(cfg.org_id)
     connection = _connection(named, tokens)
-    if not named and tokens is SecretState.STORED:
-        # Tokens without an org in settings: an interrupted connect. Treat as not connected.
-        connection = Connection.SECRET_MISSING
+    if connection is Connection.CONNECTED and cfg.connection_expired:
+        connection = Connection.EXPIRED
     return SalesforceStatus(
         connection=connection,
         tokens=tokens,
@@ -142,9 +163,11 @@ def stripe_status(cfg: settings.StripeSettings, key: SecretState, key_kind: str)
 
 
 def install_state(sf: SalesforceStatus) -> str:
-    if sf.connection is not Connection.CONNECTED:
-        return "waiting for a Salesforce connection"
-    return "not checked yet"
+    if sf.connection is Connection.CONNECTED:
+        return "not checked yet"
+    if sf.org_id:
+        return "unknown until Salesforce is reconnected"
+    return "waiting for a Salesforce connection"
 
 
 def warnings_for(sf: SalesforceStatus, stripe: StripeStatus) -> list[str]:
@@ -164,12 +187,21 @@ def next_steps(status: ProfileStatus) -> list[NextStep]:
     steps: list[NextStep] = []
     if status.keyring_error:
         steps.append(NextStep("Make the OS keyring available", status.keyring_error,
-                              key="d"))
+                              "lc-console doctor", key="d"))
         return steps
+    if status.sync.error:
+        steps.append(NextStep("Repair the state database", status.sync.error,
+                              "lc-console doctor", key="d"))
     sf, stripe = status.salesforce, status.stripe
-    if sf.connection is Connection.SECRET_MISSING:
+    if sf.connection is Connection.EXPIRED:
         steps.append(NextStep("Reconnect Salesforce",
-                              "The org is in the settings but its tokens are not in the keyring.",
+                              "Salesforce refused the saved login (revoked or expired). The "
+                              "sync is paused and keeps its queue until you reconnect.",
+                              "lc-console connect salesforce"))
+    elif sf.connection is Connection.SECRET_MISSING:
+        steps.append(NextStep("Reconnect Salesforce",
+                              "The settings name an org, or the keyring holds tokens, but not "
+                              "both: sign in again.",
                               "lc-console connect salesforce"))
     elif sf.connection is not Connection.CONNECTED:
         steps.append(NextStep("Connect Salesforce",
@@ -193,9 +225,14 @@ def next_steps(status: ProfileStatus) -> list[NextStep]:
         steps.append(NextStep(f"Review {status.sync.open_failures} failed records",
                               "Fix the cause in Salesforce, then retry them.",
                               "lc-console failures list"))
-    steps.append(NextStep("Preview the sync, then start it",
-                          "A dry run shows every field it would write.",
-                          "lc-console sync --dry-run"))
+    if status.sync.has_run:
+        steps.append(NextStep("Keep the sync running",
+                              "It reads Stripe events and writes them to Salesforce.",
+                              "lc-console sync"))
+    else:
+        steps.append(NextStep("Preview the sync, then start it",
+                              "A dry run shows every field it would write; nothing is written.",
+                              "lc-console sync --dry-run"))
     return steps
 
 
@@ -207,10 +244,30 @@ def _secret_state(profile: str, kind: SecretKind) -> tuple[SecretState, str | No
     return (SecretState.STORED if value else SecretState.MISSING), value
 
 
+def _when(timestamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, tz=UTC) if timestamp else None
+
+
 def _sync_status(profile: str) -> SyncStatus:
-    if not paths.state_db(profile).exists():
-        return SyncStatus(state="never run")
-    return SyncStatus(state="stopped")
+    path = paths.state_db(profile)
+    if not path.exists():  # opening a Store would create it
+        return SyncStatus()
+    try:
+        with Store(path) as store, store.snapshot():
+            cursor = store.get_cursor()
+            last_write = store.recent_audit(limit=1)
+            pending = store.outbox_pending()
+            counts = store.failure_counts_by_status()
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        return SyncStatus(error=f"{exc}")
+    times = [t for t in (cursor.updated_at if cursor else None,
+                         last_write[0].at if last_write else None) if t]
+    return SyncStatus(
+        has_run=bool(times),
+        last_sync=_when(max(times)) if times else None,
+        pending_writes=pending,
+        open_failures=sum(counts[s] for s in ACTIVE_FAILURE_STATUSES),
+    )
 
 
 def gather(profile: str, cfg: settings.Settings | None = None) -> ProfileStatus:
@@ -231,13 +288,16 @@ def gather(profile: str, cfg: settings.Settings | None = None) -> ProfileStatus:
         keyring_error = f"{exc.what} {secrets.HOW_TO_FIX}"
     sf = salesforce_status(cfg.salesforce, tokens)
     stripe = stripe_status(cfg.stripe, key, key_kind)
+    sync = _sync_status(profile)
+    if sync.has_run and sf.connection is Connection.EXPIRED:
+        sync = replace(sync, paused="Salesforce login expired")
     status = ProfileStatus(
         profile=profile,
         settings_file=paths.config_file(profile),
         salesforce=sf,
         stripe=stripe,
         install=install_state(sf),
-        sync=_sync_status(profile),
+        sync=sync,
         keyring_error=keyring_error,
         warnings=warnings_for(sf, stripe),
     )
