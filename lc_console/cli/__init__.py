@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "lc_console.cli.config_cmd",
     "lc_console.cli.doctor_cmd",
     "lc_console.cli.connect_cmd",
+    "lc_console.cli.install_cmd",
 )
 
 

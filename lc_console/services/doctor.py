@@ -126,6 +126,12 @@ def check_state(profile: str) -> Check:
                  f"{failures['open'] + failures['retrying']} failed records open)")
 
 
+def check_installed_schema(profile: str) -> Check:
+    from lc_console.services.install import schema_check
+
+    return schema_check(profile)
+
+
 CHECKS: list[Callable[[str], Check]] = [
     check_versions,
     check_settings,
@@ -134,6 +140,7 @@ CHECKS: list[Callable[[str], Check]] = [
     check_keyring,
     check_terminal,
     check_tls,
+    check_installed_schema,
 ]
 
 
