@@ -18,12 +18,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	rm -f $(VENV)/.installed-* && touch $@
 
+# Until the demo command exists, open the console on its home screen.
 demo: venv
-	$(BIN)/lc-console demo
+	@if $(BIN)/lc-console demo --help >/dev/null 2>&1; then $(BIN)/lc-console demo; \
+	else $(BIN)/lc-console; fi
 
 sysdeps:
 	@missing=""; for p in $(SYS_PKGS); do \
-	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \
+	    || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing Debian packages:$$missing"; \
