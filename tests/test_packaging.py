@@ -121,7 +121,7 @@ def test_wheel_from_sdist_in_a_fresh_venv(tmp_path: Path) -> None:
         if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
             tar.extractall(tmp_path / "sdist", filter="data")
         else:  # pragma: no cover - our own sdist, just built
-            tar.extractall(tmp_path / "sdist")  # noqa: S202
+            tar.extractall(tmp_path / "sdist")
     unpacked = tmp_path / "sdist" / sdist_name.removesuffix(".tar.gz")
     wheel_name = subprocess.run([sys.executable, "-c", build, "build_wheel", str(dist)],
                                 cwd=unpacked, capture_output=True, text=True, timeout=120,
