@@ -42,6 +42,7 @@ log = logging.getLogger("lc_console.sandbox.salesforce")
 ROUTE_MODULES: tuple[str, ...] = (
     "lc_console.sandbox.salesforce.admin",
     "lc_console.sandbox.salesforce.metadata_api",
+    "lc_console.sandbox.salesforce.bulk_api",
 )
 
 SESSION_RE = re.compile(rb"<(?:[A-Za-z0-9_]+:)?sessionId>\s*([^<\s]+)\s*</(?:[A-Za-z0-9_]+:)?sessionId>")
