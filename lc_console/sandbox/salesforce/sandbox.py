@@ -45,6 +45,7 @@ class SalesforceSandbox:
         cert_dir: str | Path | None = None,
         admin_password: str | None = None,
         user_password: str | None = None,
+        is_sandbox: bool = False,  # Organization.IsSandbox: a sandbox org, not production
         client_secret: str | None = None,
         save_interval: float = 5.0,
     ) -> None:
@@ -55,7 +56,7 @@ class SalesforceSandbox:
         else:
             self.org = Org(edition=edition, daily_api_limit=daily_api_limit,
                            token_ttl_seconds=token_ttl_seconds, admin_password=admin_password,
-                           user_password=user_password)  # fmt: skip
+                           user_password=user_password, is_sandbox=is_sandbox)  # fmt: skip
         self.faults = Faults(fault_rate, seed)
         self.config = AppConfig(latency_ms=latency_ms, client_secret=client_secret)
         self.app = App(self.org, self.config, self.faults)
