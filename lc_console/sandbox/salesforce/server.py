@@ -41,6 +41,7 @@ log = logging.getLogger("lc_console.sandbox.salesforce")
 
 ROUTE_MODULES: tuple[str, ...] = (
     "lc_console.sandbox.salesforce.admin",
+    "lc_console.sandbox.salesforce.rest",
     "lc_console.sandbox.salesforce.metadata_api",
     "lc_console.sandbox.salesforce.bulk_api",
 )
@@ -178,6 +179,12 @@ def dispatch(app: App, req: Request) -> tuple[Response, int, str | None]:
                 return soap_fault("INVALID_SESSION_ID",
                                   "Invalid Session ID found in SessionHeader: Illegal Session"), 0, None  # fmt: skip
             return invalid_session(), 0, None
+        if not {"api", "full"} & set(session.scopes):
+            if soap:
+                return soap_fault("INVALID_SESSION_ID", "This session is not valid for use with "
+                                  "the API"), 0, None  # fmt: skip
+            return error_response(401, "INVALID_SESSION_ID", "This session is not valid for use "
+                                  "with the REST API"), 0, None  # fmt: skip
         req.session = session
         req.access = org.access(session.user_id)
         fault = app.faults.pick(write=req.method != "GET")
