@@ -48,6 +48,8 @@ class ConnectSalesforceScreen(ConsoleScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="Cancel the sign-in or go back",
                 id="connect_sf.back"),
+        Binding("ctrl+s", "connect", "Connect", tooltip="Start the sign-in with these settings",
+                id="connect_sf.connect"),
         Binding("c", "copy_url", "Copy URL", tooltip="Copy the sign-in URL to the clipboard",
                 id="connect_sf.copy"),
         Binding("o", "open_browser", "Open browser", tooltip="Open the sign-in URL in a browser",
@@ -158,6 +160,7 @@ class ConnectSalesforceScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.query_one("#connected-warnings").border_title = "Check this"
         self.query_one("#use-port").display = False
+        self._form_error(None)
         self._show("step-form")
 
     def _show(self, step: str) -> None:
@@ -172,6 +175,8 @@ class ConnectSalesforceScreen(ConsoleScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("copy_url", "open_browser"):
             return self._step == "step-waiting"
+        if action == "connect":
+            return self._step == "step-form"
         return True
 
     # --- the form -------------------------------------------------------------------------
@@ -259,9 +264,9 @@ class ConnectSalesforceScreen(ConsoleScreen):
         self.query_one("#waiting-help", Static).update(help_text)
         self.query_one("#auth-url", Static).update(login.authorize_url)
         self._deadline = self.clock() + login.plan.timeout
+        self._show("step-waiting")
         self._tick()
         self._ticker = self.set_interval(1.0, self._tick)
-        self._show("step-waiting")
 
     def on_connect_salesforce_screen_device_waiting(self, event: DeviceWaiting) -> None:
         login = event.login
@@ -331,8 +336,10 @@ class ConnectSalesforceScreen(ConsoleScreen):
         for key, value in result.rows():
             widgets.append(Label(key, classes="kv-key"))
             cls = "kv-value"
-            if key == "Permissions" and "MISSING" in value:
+            if value.startswith("✗"):
                 cls += " -fail"
+            elif value.startswith("?"):
+                cls += " -warn"
             elif key == "Type":
                 cls += " -warn" if value == "Production" else ""
             widgets.append(Static(value, classes=cls, markup=False))

@@ -28,6 +28,8 @@ class ConnectStripeScreen(ConsoleScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="Go back without storing anything",
                 id="connect_stripe.back"),
+        Binding("ctrl+s", "check", "Check key", tooltip="Check the key with Stripe and store it "
+                "when every permission is there", id="connect_stripe.check"),
     ]
 
     class Checked(Message):
@@ -152,6 +154,7 @@ class ConnectStripeScreen(ConsoleScreen):
         self.query_one("#stripe-done", Button).display = result.stored
         self.query_one("#stripe-result").display = True
         (self.query_one("#stripe-done") if result.stored else self.query_one("#check")).focus()
+        self.call_after_refresh(outcome.scroll_visible, animate=False)
 
     @on(Button.Pressed, "#stripe-done")
     def _done(self) -> None:

@@ -178,17 +178,14 @@ def _status(args: argparse.Namespace) -> int:
         st = status_service.gather(args.profile)
     except settings.SettingsError as exc:
         return _report_failure(connect.describe_error(exc))
-    cfg = settings.load(args.profile)
-    expired = cfg.salesforce.connection_expired and bool(cfg.salesforce.org_id)
-    sf_state = "expired" if expired else str(st.salesforce.connection)
     if args.json:
         print_json({
             "profile": st.profile,
             "settings_file": str(st.settings_file),
-            "salesforce": {**_plain(st.salesforce), "connection": sf_state},
+            "salesforce": _plain(st.salesforce),
             "stripe": _plain(st.stripe),
             "install": st.install,
-            "sync": _plain(st.sync),
+            "sync": {**_plain(st.sync), "summary": st.sync.summary},
             "keyring_error": st.keyring_error,
             "warnings": st.warnings,
             "next_steps": [_plain(s) for s in st.next_steps],
@@ -196,14 +193,14 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     sf, stripe = st.salesforce, st.stripe
     print(f"profile {st.profile} ({st.settings_file})")
-    print(f"Salesforce: {sf_state}")
+    print(f"Salesforce: {sf.connection}")
     if sf.org_id:
         rows = [("Org", f"{sf.org_name} ({sf.org_id})" if sf.org_name else sf.org_id),
                 ("Type", sf.org_kind), ("User", sf.username), ("Instance", sf.instance_url)]
         _print_rows([(k, v) for k, v in rows if v])
     else:
         _print_rows([("Login", sf.login_url)])
-    if expired:
+    if sf.connection is status_service.Connection.EXPIRED:
         msg = connect.describe_error(connect.tokens.ConnectionExpired())
         print(f"  {msg.title} {msg.fix}")
     print(f"Stripe: {stripe.connection}")
@@ -211,7 +208,7 @@ def _status(args: argparse.Namespace) -> int:
              else stripe.account_id), ("Mode", stripe.mode), ("Key", stripe.key_kind)]
     _print_rows([(k, v) for k, v in rows if v])
     print(f"Install: {st.install}")
-    print(f"Sync: {st.sync.state}")
+    print(f"Sync: {st.sync.summary}")
     if st.keyring_error:
         print(f"Keyring: {st.keyring_error}")
     for warning in st.warnings:

@@ -101,8 +101,8 @@ def _permission(sf: Salesforce, user_id: str, label: str, fieldname: str,
                                "Configuration")
     granted = bool(result.get("records"))
     detail = "granted" if granted else (
-        f"missing: {needed_for} needs it. In Setup, add '{label}' to the user's profile or "
-        "assign a permission set that has it.")
+        f"{needed_for} needs it. In Setup, add '{label}' to the user's profile or assign a "
+        "permission set that has it.")
     return PermissionCheck(label, fieldname, needed_for, granted, detail)
 
 

@@ -32,6 +32,8 @@ class UserMessage:
     detail: str = ""
     fix: str = ""
     severity: str = "error"  # "error" | "warning" | "information" (app.notify severities)
+    # A free callback port to offer when the chosen one is taken (PortInUse).
+    suggested_port: int | None = None
 
     def text(self) -> str:
         lines = [self.title]
@@ -138,7 +140,8 @@ def describe_error(exc: BaseException, *, redirect_uri: str = "") -> UserMessage
                    "1717,1718,1719,<port>`.")
         return UserMessage(f"Port {exc.port} is in use by {exc.holder.describe() if exc.holder else 'another program'}.",
                            "The console receives Salesforce's answer on this port, so it must "
-                           "be free before the browser opens.", fix)
+                           "be free before the browser opens.", fix,
+                           suggested_port=exc.alternatives[0] if exc.alternatives else None)
     if isinstance(exc, cb.CallbackTimeout):
         minutes = exc.seconds / 60
         span = f"{minutes:.0f} minutes" if minutes >= 1 else f"{exc.seconds:.0f} seconds"
@@ -291,6 +294,14 @@ def plan_salesforce(profile: str, *, env: str | None = None, client_id: str | No
                           alternatives=tuple(sf.callback_ports))
 
 
+def permission_text(p: org_info.PermissionCheck) -> str:
+    if p.granted:
+        return f"✓ {p.label}"
+    if p.granted is False:
+        return f"✗ {p.label}: missing"
+    return f"? {p.label}: not checked"
+
+
 @dataclass(frozen=True)
 class SalesforceConnected:
     environment: str  # label, e.g. "Sandbox (https://test.salesforce.com)"
@@ -301,8 +312,6 @@ class SalesforceConnected:
     def rows(self) -> list[tuple[str, str]]:
         """The summary both faces show, in order."""
         o = self.org
-        perms = "; ".join(f"{p.label}: {'granted' if p.granted else ('MISSING' if p.granted is False else 'not checked')}"
-                          for p in o.permissions)
         api = f"v{o.api_version}" + (f" (org offers up to v{o.latest_api_version})"
                                      if o.latest_api_version else "")
         return [
@@ -313,8 +322,8 @@ class SalesforceConnected:
             ("Instance", self.instance_url),
             ("API version", api),
             ("API usage", o.api_usage_text()),
-            ("Permissions", perms),
-        ]
+        ] + [("Permissions" if i == 0 else "", permission_text(p))
+             for i, p in enumerate(o.permissions)]
 
 
 def _finish_salesforce(plan: SalesforcePlan, tok: token_endpoint.TokenResponse) -> SalesforceConnected:
