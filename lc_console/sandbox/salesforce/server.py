@@ -42,6 +42,8 @@ log = logging.getLogger("lc_console.sandbox.salesforce")
 ROUTE_MODULES: tuple[str, ...] = (
     "lc_console.sandbox.salesforce.admin",
     "lc_console.sandbox.salesforce.rest",
+    "lc_console.sandbox.salesforce.oauth",
+    "lc_console.sandbox.salesforce.soap_login",
     "lc_console.sandbox.salesforce.metadata_api",
     "lc_console.sandbox.salesforce.bulk_api",
 )
@@ -58,6 +60,7 @@ class AppConfig:
     latency_ms: float = 0.0
     admin_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     login_host: str = ""  # host used in identity URLs (defaults to the server's own)
+    device_interval_seconds: float = 5.0  # device flow polling interval
 
     def callback_urls(self) -> list[str]:
         out = []
