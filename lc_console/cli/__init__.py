@@ -16,6 +16,7 @@ from lc_console import __version__
 COMMAND_MODULES = (
     "lc_console.cli.config_cmd",
     "lc_console.cli.doctor_cmd",
+    "lc_console.cli.sandbox_cmd",
     "lc_console.cli.connect_cmd",
     "lc_console.cli.install_cmd",
 )
