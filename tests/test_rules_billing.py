@@ -6,13 +6,25 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from test_rules_support import (
+    DAY,
+    SHAPES,
+    T0,
+    charge,
+    context,
+    coupon,
+    customer,
+    discount,
+    event,
+    invoice,
+    item,
+    run,
+    subscription,
+    values,
+)
 
 from lc_console.settings import RulesSettings
 from lc_console.sync import billing, safety
-from test_rules_support import (
-    DAY, SHAPES, T0, charge, context, coupon, customer, discount, event, invoice, item, run,
-    subscription, values,
-)
 
 
 def sub_mrr(shape, items, status="active", currency="usd", coupons=(), **over):

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from test_rules_support import (
+    SHAPES,
+    context,
+    customer,
+    event,
+    invoice,
+    run,
+    sf_account,
+    sf_contact,
+    subscription,
+    values,
+)
 
 from lc_console.settings import DEFAULT_FREE_MAIL_DOMAINS
 from lc_console.sync import matching as m
 from lc_console.sync.derive import SalesforceContext
 from lc_console.sync.model import ExternalKey, IdKey, Ref
-from test_rules_support import (
-    SHAPES, context, customer, event, invoice, run, sf_account, sf_contact, subscription,
-    values,
-)
 
 FREE = DEFAULT_FREE_MAIL_DOMAINS
 

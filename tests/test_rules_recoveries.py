@@ -6,14 +6,23 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from test_rules_support import (
+    DAY,
+    SHAPES,
+    T0,
+    charge,
+    context,
+    event,
+    invoice,
+    payment_intent,
+    run,
+    subscription,
+    values,
+)
 
 from lc_console.settings import RulesSettings
 from lc_console.sync import money
 from lc_console.sync.model import ExternalKey, RecordTypeRef, Ref
-from test_rules_support import (
-    DAY, SHAPES, T0, charge, context, event, invoice, payment_intent, run, subscription,
-    values,
-)
 
 EVENT_FOR_STATUS = {"open": "invoice.payment_failed", "paid": "invoice.paid",
                     "uncollectible": "invoice.marked_uncollectible", "void": "invoice.voided"}

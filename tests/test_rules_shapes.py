@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import pytest
 import stripe
+from test_rules_support import (
+    SHAPES,
+    T0,
+    charge,
+    context,
+    coupon,
+    discount,
+    event,
+    fixture,
+    invoice,
+    item,
+    run,
+    subscription,
+    values,
+)
 
 from lc_console.sync import safety
 from lc_console.sync import stripe_shapes as ss
-from test_rules_support import (
-    SHAPES, T0, charge, coupon, discount, event, fixture, invoice, item, run, context,
-    subscription, values,
-)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -90,8 +90,6 @@ def _canonical(value: Any) -> Any:
                 return dt.date.fromisoformat(text)
             except ValueError:
                 return text
-        if _ID.match(text) and any(c.isdigit() for c in text) and any(c.isalpha() for c in text):
-            return ("id", text[:15])
         return text
     return value
 
@@ -106,6 +104,9 @@ def same_value(a: Any, b: Any) -> bool:
             return False
     if isinstance(cb, Decimal) and isinstance(ca, str):
         return same_value(b, a)
+    if (isinstance(ca, str) and isinstance(cb, str) and len(ca) != len(cb)
+            and _ID.match(ca) and _ID.match(cb)):
+        return ca[:15] == cb[:15]  # an 18-character Id and its 15-character form
     return bool(ca == cb)
 
 
