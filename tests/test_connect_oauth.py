@@ -246,4 +246,4 @@ def test_port_holder_parsed_from_proc_files(tmp_path) -> None:  # type: ignore[n
     os.symlink("socket:[424242]", pid_dir / "fd" / "7")
     holder = ports.find_port_holder(1717, proc=proc)
     assert holder == ports.PortHolder(pid=4321, name="node", command="node /usr/lib/sf/bin/run org login web")
-    assert holder.describe() == "node (pid 4321) (node /usr/lib/sf/bin/run org login web)"
+    assert holder.describe() == "node (pid 4321: node /usr/lib/sf/bin/run org login web)"

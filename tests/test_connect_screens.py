@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Button, ContentSwitcher, Input, RadioSet, Static
 
-from lc_console import settings
+from lc_console import settings, themes
 from lc_console.app import make_app
 from lc_console.salesforce import callback_server as cb
 from lc_console.salesforce import oauth, ports
@@ -131,6 +132,23 @@ class FakeService:
         return self.stripe(key)
 
 
+class Host(App[None]):
+    """The console's themes and stylesheets without its global keys, so that these pictures
+    change only when the connect screens do (make_app is used by the Pilot flows)."""
+
+    TITLE = "lc-console"
+    CSS_PATH = themes.stylesheets()
+
+    def __init__(self) -> None:
+        super().__init__()
+        for theme in themes.THEMES.values():
+            self.register_theme(theme)
+        self.theme = themes.DEFAULT_THEME
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(themes.VARIABLE_DEFAULTS)
+
+
 async def until(pilot: Pilot[None], done: Callable[[], bool], timeout: float = 10.0) -> None:
     for _ in range(int(timeout / 0.02)):
         if done():
@@ -168,7 +186,7 @@ def test_snapshot_salesforce_before(snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         await open_sf(pilot, FakeService())
 
-    assert snap_compare(make_app(PROFILE), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(Host(), terminal_size=SIZE, run_before=run_before)
 
 
 def test_snapshot_salesforce_waiting_for_browser(snap_compare: Any) -> None:
@@ -179,9 +197,8 @@ def test_snapshot_salesforce_waiting_for_browser(snap_compare: Any) -> None:
         await fill_and_connect(pilot)
         await until(pilot, lambda: step(pilot) == "step-waiting")
 
-    app = make_app(PROFILE)
     try:
-        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+        assert snap_compare(Host(), terminal_size=SIZE, run_before=run_before)
     finally:
         for login in service.logins:
             login.cancel()
@@ -197,7 +214,7 @@ def test_snapshot_salesforce_connected(snap_compare: Any) -> None:
         service.logins[0].release.set()
         await until(pilot, lambda: step(pilot) == "step-connected")
 
-    assert snap_compare(make_app(PROFILE), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(Host(), terminal_size=SIZE, run_before=run_before)
 
 
 def test_snapshot_salesforce_error_port_in_use(snap_compare: Any) -> None:
@@ -209,7 +226,7 @@ def test_snapshot_salesforce_error_port_in_use(snap_compare: Any) -> None:
         await fill_and_connect(pilot)
         await until(pilot, lambda: step(pilot) == "step-error")
 
-    assert snap_compare(make_app(PROFILE), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(Host(), terminal_size=SIZE, run_before=run_before)
 
 
 def test_snapshot_salesforce_device_code(snap_compare: Any) -> None:
@@ -221,7 +238,7 @@ def test_snapshot_salesforce_device_code(snap_compare: Any) -> None:
         await until(pilot, lambda: step(pilot) == "step-device")
 
     try:
-        assert snap_compare(make_app(PROFILE), terminal_size=SIZE, run_before=run_before)
+        assert snap_compare(Host(), terminal_size=SIZE, run_before=run_before)
     finally:
         for login in service.logins:
             login.cancel()
@@ -231,7 +248,7 @@ def test_snapshot_salesforce_at_80x24(snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         await open_sf(pilot, FakeService())
 
-    assert snap_compare(make_app(PROFILE), terminal_size=(80, 24), run_before=run_before)
+    assert snap_compare(Host(), terminal_size=(80, 24), run_before=run_before)
 
 
 # --- snapshots: Stripe -------------------------------------------------------------------------
@@ -258,7 +275,7 @@ def test_snapshot_stripe_before(snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         await open_stripe(pilot, FakeService())
 
-    assert snap_compare(make_app(PROFILE), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(Host(), terminal_size=SIZE, run_before=run_before)
 
 
 def test_snapshot_stripe_missing_permissions(snap_compare: Any) -> None:
@@ -270,7 +287,7 @@ def test_snapshot_stripe_missing_permissions(snap_compare: Any) -> None:
         await pilot.press("enter")
         await until(pilot, lambda: bool(screen.query_one("#stripe-result").display))
 
-    assert snap_compare(make_app(PROFILE), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(Host(), terminal_size=SIZE, run_before=run_before)
 
 
 def test_snapshot_stripe_publishable_key_refused(snap_compare: Any) -> None:
@@ -287,7 +304,7 @@ def test_snapshot_stripe_publishable_key_refused(snap_compare: Any) -> None:
         await pilot.press("enter")
         await until(pilot, lambda: "publishable" in str(screen.query_one("#key-status", Static).render()))
 
-    assert snap_compare(make_app(PROFILE), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(Host(), terminal_size=SIZE, run_before=run_before)
 
 
 # --- Pilot flows ---------------------------------------------------------------------------------

@@ -33,8 +33,8 @@ class PortHolder:
         if self.pid is None:
             who = f" of user {self.user}" if self.user else ""
             return f"a process{who} (not visible to you)"
-        command = f" ({self.command})" if self.command and self.command != self.name else ""
-        return f"{self.name} (pid {self.pid}){command}"
+        command = f": {self.command}" if self.command and self.command != self.name else ""
+        return f"{self.name} (pid {self.pid}{command})"
 
 
 def _listening_inodes(port: int, proc: Path) -> list[tuple[int, int]]:
