@@ -78,3 +78,13 @@ def secret_service() -> Iterator[keyring.backend.KeyringBackend]:
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def salesforce_sandbox() -> Iterator[object]:
+    """A running local Salesforce org emulator (lc_console.sandbox.salesforce) on a free port;
+    its CA lives under the test's XDG_STATE_HOME."""
+    from lc_console.sandbox.salesforce import SalesforceSandbox
+
+    with SalesforceSandbox() as sandbox:
+        yield sandbox

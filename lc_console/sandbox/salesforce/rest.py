@@ -9,7 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from lc_console.sandbox.salesforce import ids, soql
 from lc_console.sandbox.salesforce import schema as sch
@@ -188,7 +188,9 @@ def upsert_response(req: Request, res: SaveResult, version: str) -> Response:
 def by_external_id(req: Request) -> Response:
     v = f"{check_version(req):.1f}"
     org, acc = req.org, _acc(req)
-    sobject, fname, value = req.params["sobject"], req.params["field"], req.params["value"]
+    sobject, fname = req.params["sobject"], req.params["field"]
+    # simple-salesforce's get_by_custom_id quote_plus-es the value: "+" stands for a space
+    value = unquote_plus(req.path.rstrip("/").rsplit("/", 1)[-1])
     if req.method == "PATCH":
         data = _body_dict(req)
         if fname.lower() != "id":
