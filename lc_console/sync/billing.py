@@ -255,7 +255,9 @@ def average_monthly_billed(invoices: Sequence[Obj], charges: Sequence[Obj],
     paid = _paid_invoices(invoices, currency)
     if not paid:
         return Decimal("0.00")
-    total = sum(Decimal(int(i["amount_paid"]) - refunded_minor(i, charges)) for i in paid)
+    any_refund = any(c.get("amount_refunded") for c in charges)
+    total = sum(Decimal(int(i["amount_paid"]) - (refunded_minor(i, charges) if any_refund else 0))
+                for i in paid)
     periods = [p for i in paid for p in ss.invoice_line_periods(i)]
     without = sum(1 for i in paid if not ss.invoice_line_periods(i))
     months = Decimal(without)

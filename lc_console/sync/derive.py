@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from lc_console.settings import RulesSettings
@@ -66,6 +67,29 @@ class StripeContext:
     charges: Sequence[Any] = ()
     payment_intents: Mapping[str, Any] = field(default_factory=dict)
     coupons: Mapping[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def projected(self) -> _Projected:
+        """The allow-listed copies, computed once however many events share this context."""
+        customer = safety.project(self.customer, kind="customer") if self.customer else None
+        return _Projected(
+            customer if isinstance(customer, Mapping) else None,
+            _project_all(self.subscriptions, "subscription"),
+            _project_all(self.invoices, "invoice"),
+            _project_all(self.charges, "charge"),
+            _project_all(list(self.payment_intents.values()), "payment_intent"),
+            {k: safety.project(v, kind="coupon") for k, v in self.coupons.items()},
+        )
+
+
+@dataclass(frozen=True)
+class _Projected:
+    customer: Mapping[str, Any] | None
+    subscriptions: list[Obj]
+    invoices: list[Obj]
+    charges: list[Obj]
+    payment_intents: list[Obj]
+    coupons: dict[str, Obj]
 
 
 @dataclass(frozen=True)
@@ -142,7 +166,7 @@ class _State:
     customer: dict[str, Any]
     subscriptions: list[Obj]
     invoices: list[Obj]
-    charges: list[Obj]
+    charges: ss.ChargeIndex
     payment_intents: dict[str, Obj]
     coupons: dict[str, Obj]
     email: str | None
@@ -166,23 +190,18 @@ def _clean_text(value: Any) -> str | None:
 
 def _state(ctx: StripeContext, obj: Obj, customer_id: str, as_of: int) -> _State:
     kind = obj.get("object")
-    customer = safety.project(ctx.customer, kind="customer") if ctx.customer else None
-    if kind == "customer":
-        customer = obj
+    pre = ctx.projected
+    customer = obj if kind == "customer" else pre.customer
     if not customer or customer.get("id") != customer_id:
         customer = {"id": customer_id}
-    subs = ss.newest_by_id(_project_all(ctx.subscriptions, "subscription"),
-                           [obj] if kind == "subscription" else [])
-    invoices = ss.newest_by_id(_project_all(ctx.invoices, "invoice"),
-                               [obj] if kind == "invoice" else [])
-    charges = ss.newest_by_id(_project_all(ctx.charges, "charge"),
-                              [obj] if kind == "charge" else [])
-    pis = ss.newest_by_id(_project_all(list(ctx.payment_intents.values()), "payment_intent"),
-                          [obj] if kind == "payment_intent" else [])
-    coupons = {k: safety.project(v, kind="coupon") for k, v in ctx.coupons.items()}
+    subs = ss.newest_by_id(pre.subscriptions, [obj] if kind == "subscription" else [])
+    invoices = ss.newest_by_id(pre.invoices, [obj] if kind == "invoice" else [])
+    charges = ss.newest_by_id(pre.charges, [obj] if kind == "charge" else [])
+    pis = ss.newest_by_id(pre.payment_intents, [obj] if kind == "payment_intent" else [])
+    coupons = pre.coupons
     # Nothing after the event: the result must not depend on when it is processed.
     invoice_list = [i for i in invoices.values() if (i.get("created") or 0) <= as_of]
-    charge_list = [c for c in charges.values() if (c.get("created") or 0) <= as_of]
+    charge_list = ss.ChargeIndex(c for c in charges.values() if (c.get("created") or 0) <= as_of)
     email = customer.get("email")
     name = customer.get("name")
     if not email or not name:
@@ -328,10 +347,10 @@ def _refund_customer(obj: Obj, ctx: StripeContext) -> str | None:
     if obj.get("object") != "refund":
         return None
     charge_id = ss.ref_id(obj.get("charge"))
-    for charge in _project_all(ctx.charges, "charge"):
+    for charge in ctx.projected.charges:
         if charge.get("id") == charge_id:
             return ss.ref_id(charge.get("customer"))
-    customer = safety.project(ctx.customer, kind="customer") if ctx.customer else None
+    customer = ctx.projected.customer
     return customer.get("id") if customer else None
 
 

@@ -240,8 +240,12 @@ def recovered_count(invoices: Sequence[Mapping[str, Any]], charges: Sequence[Map
                     known_recovery_ids: frozenset[str] = frozenset()) -> int:
     """How many of a customer's invoices were recovered (paid after a failure)."""
     count = 0
+    any_failed = any(c.get("status") == "failed" for c in charges)
     for invoice in invoices:
         if not ss.invoice_is_paid(invoice):
+            continue
+        if not any_failed:  # no failed charge at all: only attempt counts can tell
+            count += has_failed(invoice, [], None, known_recovery_ids)
             continue
         failed = failed_charges(invoice, charges, payment_intents)
         if has_failed(invoice, failed, None, known_recovery_ids):

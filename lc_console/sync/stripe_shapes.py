@@ -28,7 +28,8 @@ def dig(obj: Any, path: str, default: Any = None) -> Any:
     """obj["a"]["b"]... for a dotted path; `default` when any step is missing or null."""
     node = obj
     for part in path.split("."):
-        if not isinstance(node, Mapping) or node.get(part) is None:
+        # dict first: projected objects are plain dicts and the ABC check is slow
+        if not (type(node) is dict or isinstance(node, Mapping)) or node.get(part) is None:
             return default
         node = node[part]
     return node
@@ -46,7 +47,7 @@ def ref_id(value: Any) -> str | None:
 
 def list_data(value: Any) -> list[Any]:
     """Elements of a Stripe list object ({"data": [...]}) or of a plain list."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         value = value.get("data")
     return [v for v in value if v is not None] if isinstance(value, list | tuple) else []
 
@@ -138,6 +139,27 @@ def invoice_line_periods(invoice: Obj) -> list[tuple[int, int]]:
     return periods
 
 
+class ChargeIndex(list):  # type: ignore[type-arg]
+    """A customer's charges (a list) with lookups by id, payment intent and legacy invoice."""
+
+    def __init__(self, charges: Iterable[Obj] = ()) -> None:
+        super().__init__(c for c in charges if isinstance(c, Mapping))
+        self.by_id: dict[str, Obj] = {}
+        self.by_pi: dict[str, list[Obj]] = {}
+        self.by_invoice: dict[str, list[Obj]] = {}
+        self.memo: dict[tuple[Any, int], tuple[Obj, list[Obj]]] = {}
+        for charge in self:
+            cid = charge.get("id")
+            if cid:
+                self.by_id[cid] = _fresher_charge(self.by_id.get(cid), charge)
+            pi = ref_id(charge.get("payment_intent"))
+            if pi:
+                self.by_pi.setdefault(pi, []).append(charge)
+            inv = ref_id(charge.get("invoice"))
+            if inv:
+                self.by_invoice.setdefault(inv, []).append(charge)
+
+
 def charges_of_invoice(invoice: Obj, charges: Iterable[Obj],
                        payment_intents: Mapping[str, Obj] | None = None) -> list[Obj]:
     """The charges that paid or tried to pay `invoice`, oldest first.
@@ -146,28 +168,33 @@ def charges_of_invoice(invoice: Obj, charges: Iterable[Obj],
     payment intents the invoice names (`charge.payment_intent`). Expanded charges on the
     invoice itself are included.
     """
+    index = charges if isinstance(charges, ChargeIndex) else ChargeIndex(charges)
     invoice_id = invoice.get("id")
-    charge_ids = set(invoice_charge_ids(invoice))
-    pi_ids = set(invoice_payment_intent_ids(invoice))
+    memo_key = (invoice_id, id(invoice))
+    if memo_key in index.memo:
+        return list(index.memo[memo_key][1])
     found: dict[str, Obj] = {}
-    pool = list(charges)
-    pool += [r for r in invoice_charge_refs(invoice) if isinstance(r, Mapping)]
-    for pi in invoice_payment_intent_refs(invoice):
-        latest = pi.get("latest_charge") if isinstance(pi, Mapping) else None
+
+    def add(charge: Obj | None) -> None:
+        if charge and charge.get("id"):
+            found[charge["id"]] = _fresher_charge(found.get(charge["id"]), charge)
+
+    if invoice_id:
+        for charge in index.by_invoice.get(invoice_id, ()):
+            add(charge)
+    for ref in invoice_charge_refs(invoice):
+        add(index.by_id.get(ref_id(ref) or ""))
+        if isinstance(ref, Mapping):
+            add(ref)
+    for ref in invoice_payment_intent_refs(invoice):
+        for charge in index.by_pi.get(ref_id(ref) or "", ()):
+            add(charge)
+        latest = ref.get("latest_charge") if isinstance(ref, Mapping) else None
         if isinstance(latest, Mapping):
-            pool.append(latest)
-    for charge in pool:
-        cid = charge.get("id")
-        if not cid:
-            continue
-        linked = (
-            (invoice_id and ref_id(charge.get("invoice")) == invoice_id)
-            or cid in charge_ids
-            or (ref_id(charge.get("payment_intent")) in pi_ids)
-        )
-        if linked:
-            found[cid] = _fresher_charge(found.get(cid), charge)
-    return sorted(found.values(), key=lambda c: (c.get("created") or 0, c.get("id") or ""))
+            add(latest)
+    linked = sorted(found.values(), key=lambda c: (c.get("created") or 0, c.get("id") or ""))
+    index.memo[memo_key] = (invoice, linked)  # holding the invoice keeps id() unique
+    return list(linked)
 
 
 def _fresher_charge(old: Obj | None, new: Obj) -> Obj:
