@@ -109,12 +109,15 @@ class ConsoleApp(App[None]):
     def action_open(self, mode: str) -> None:
         self.switch_mode(mode)
 
+    def _can_open(self, mode: str, screen: Screen[object]) -> bool | None:
+        """Whether `mode` can be opened from `screen`: None when it is the current one."""
+        if screen.is_modal or (mode == HOME and self.settings_error is not None):
+            return False
+        return None if mode == self.current_mode else True
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "open" and parameters:
-            if self.screen.is_modal or (parameters[0] == HOME and self.settings_error):
-                return False
-            if parameters[0] == self.current_mode:
-                return None  # shown dimmed: already there
+            return self._can_open(str(parameters[0]), self.screen)
         return True
 
     def action_help(self) -> None:
@@ -150,7 +153,8 @@ class ConsoleApp(App[None]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         for mode, (title, help_text) in PLACES.items():
-            if self.check_action("open", (mode,)):
+            # `screen` is where the palette was opened, not the palette itself.
+            if self._can_open(mode, screen):
                 yield SystemCommand(title, help_text, partial(self.action_open, mode))
         yield SystemCommand("Help", "List the keys that work on this screen", self.action_help)
         other = themes.other_theme(self.theme)

@@ -31,7 +31,7 @@ _DARK_VARIABLES = {
 }
 
 _LIGHT_VARIABLES = {
-    "lc-ok": "#1F883D",
+    "lc-ok": "#0B7A2A",
     "lc-fail": "#CF222E",
     "lc-warn": "#9A6700",
     "lc-muted": "#57606A",
@@ -64,7 +64,7 @@ LC_LIGHT = Theme(
     accent="#9A6700",
     warning="#9A6700",
     error="#CF222E",
-    success="#1F883D",
+    success="#0B7A2A",
     foreground="#1F2328",
     background="#FFFFFF",
     surface="#F6F8FA",
