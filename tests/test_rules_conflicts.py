@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lc_console.sync.conflicts import decide, fields_to_write, same_value
+from lc_console.sync.conflicts import decide, decide_record, fields_to_write, same_value
 from lc_console.sync.model import IdKey, Ref
 
 MISSING = object()
@@ -110,3 +110,18 @@ def test_policies_hold(desired, current, last, policies):
 @given(st.dictionaries(FIELDS, VALUES, min_size=1), st.dictionaries(FIELDS, POLICIES))
 def test_new_records_write_every_field(desired, policies):
     assert fields_to_write(desired, None, {}, policies) == desired
+
+
+def test_decide_record_names_the_mapping_for_the_dry_run():
+    from test_rules_support import context, customer, event, run
+
+    d = run(event("customer.updated", customer()), context())
+    contact = d.record("Contact")
+    current = {"Email": "jane.doe@acme.com", "FirstName": "J.", "LastName": "Doe",
+               "AccountId": None, "LostChurn_ID__c": None, "LostChurn_MRR__c": 0,
+               "LostChurn_Recovery_Count__c": 0, "LostChurn_Churn_Risk__c": 0}
+    by_field = {x.field: x for x in decide_record(contact, current, {})}
+    assert by_field["FirstName"].source == "contact.first_name"
+    assert (by_field["FirstName"].write, by_field["FirstName"].rule) == (False, "fill_if_empty")
+    assert by_field["Email"].rule == "unchanged"
+    assert by_field["LostChurn_ID__c"].write and by_field["AccountId"].write

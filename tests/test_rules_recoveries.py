@@ -294,3 +294,10 @@ def test_charge_failed_event_updates_its_invoice_recovery(shape):
     ctx = context(subs=[subscription(shape, status="past_due")], invoices=[inv], charges=chs)
     d = run(event("charge.failed", chs[1], created=T0 + 3 * DAY, shape=shape), ctx)
     assert values(d, "LostChurn_Recovery__c")["Status__c"] == "Retrying"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_action_required_waits_for_the_customer(shape):
+    inv = invoice(shape, attempt_count=1, next_payment_attempt=None)
+    d = derive_invoice(shape, inv, etype="invoice.payment_action_required")
+    assert values(d, "LostChurn_Recovery__c")["Status__c"] == "Started"

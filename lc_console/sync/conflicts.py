@@ -30,11 +30,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from lc_console.sync.model import KEY_POLICY, IdKey, Ref
+from lc_console.sync.model import KEY_POLICY, DesiredRecord, IdKey, Ref
 
 LOSTCHURN_WINS, SALESFORCE_WINS, FILL_IF_EMPTY = "lostchurn_wins", "salesforce_wins", "fill_if_empty"
 _MISSING = object()
@@ -49,6 +49,7 @@ class FieldDecision:
     policy: str
     rule: str  # create | unchanged | key | lostchurn_wins | salesforce_wins | fill_if_empty
     reason: str  # one line for the dry run
+    source: str = ""  # the mapping that produced the value (e.g. "account.mrr")
 
 
 def is_empty(value: Any) -> bool:
@@ -153,6 +154,15 @@ def decide(desired: Mapping[str, Any], current: Mapping[str, Any] | None,
                      new_record=new_record)
         for name, value in desired.items()
     ]
+
+
+def decide_record(record: DesiredRecord, current: Mapping[str, Any] | None,
+                  last_written: Mapping[str, Any]) -> list[FieldDecision]:
+    """`decide` for a derived record, with each decision naming the mapping behind it."""
+    desired = {name: f.value for name, f in record.fields.items()}
+    policies = {name: f.policy for name, f in record.fields.items()}
+    return [replace(d, source=record.fields[d.field].source)
+            for d in decide(desired, current, last_written, policies)]
 
 
 def fields_to_write(desired: Mapping[str, Any], current: Mapping[str, Any] | None,

@@ -30,7 +30,8 @@ Decisions where the issue is silent:
 - CloseDate = completion date; while open the next attempt date, else the due date, else
   the start date (Salesforce requires a CloseDate).
 - send_invoice invoices never have a next attempt: for them a missing attempt date does not
-  mean Exhausted.
+  mean Exhausted; nor for `invoice.payment_action_required` (3D Secure: the customer must
+  act, Stripe waits for them rather than retrying).
 - Platform events: every state implies its events (`started`, `failed` for attempts 2..n,
   then `succeeded` / `exhausted`), each with a dedupe key `<invoice>:<type>[:<n>]`, so the
   set published is the same whatever order the Stripe events arrive in.
@@ -119,7 +120,8 @@ def has_failed(invoice: Mapping[str, Any], failed: Sequence[Mapping[str, Any]],
 
 
 def status_of(invoice: Mapping[str, Any], failed_attempts: int,
-              subscription: Mapping[str, Any] | None = None) -> str:
+              subscription: Mapping[str, Any] | None = None,
+              event_type: str | None = None) -> str:
     if ss.invoice_is_paid(invoice):
         return SUCCEEDED
     if invoice.get("status") in ("uncollectible", "void"):
@@ -127,7 +129,8 @@ def status_of(invoice: Mapping[str, Any], failed_attempts: int,
     if subscription and subscription.get("status") in ENDED_UNPAID:
         return EXHAUSTED
     if (invoice.get("next_payment_attempt") is None
-            and invoice.get("collection_method", "charge_automatically") != "send_invoice"):
+            and invoice.get("collection_method", "charge_automatically") != "send_invoice"
+            and event_type != "invoice.payment_action_required"):
         return EXHAUSTED
     return STARTED if failed_attempts <= 1 else RETRYING
 
@@ -154,7 +157,7 @@ def derive_recovery(
     n_failed = max(len(failed), attempt_count - 1 if paid else attempt_count, 1)
     attempts = _attempts(invoice, failed, n_failed, payment_intents, event_type,
                          event_created)
-    status = status_of(invoice, n_failed, subscription)
+    status = status_of(invoice, n_failed, subscription, event_type)
     currency = str(invoice.get("currency") or "usd")
     code = next((a.decline_code for a in reversed(attempts) if a.decline_code), None)
     started = attempts[0].at if attempts and attempts[0].at else _fallback_start(invoice)
