@@ -14,16 +14,14 @@ import pytest
 import requests
 import simple_salesforce.metadata
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.exceptions import SalesforceError, SalesforceResourceNotFound
 
-from lc_console.sandbox.salesforce import metadata_api, server
+from lc_console.sandbox.salesforce import metadata_api
 from lc_console.sandbox.salesforce.sandbox import SalesforceSandbox
 
 NS = {"soapenv": "http://schemas.xmlsoap.org/soap/envelope/",
       "m": "http://soap.sforce.com/2006/04/metadata"}
 TERMINAL = ("Succeeded", "SucceededPartial", "Failed", "Canceled")
-REST_AVAILABLE = "lc_console.sandbox.salesforce.rest" in server.ROUTE_MODULES
-needs_rest = pytest.mark.skipif(not REST_AVAILABLE, reason="REST routes not registered yet")
 
 # --- metadata files ------------------------------------------------------------------------
 
@@ -579,7 +577,6 @@ def test_read_and_list_metadata_through_zeep(sandbox: SalesforceSandbox, monkeyp
 # --- the REST side enforces what was deployed ----------------------------------------------
 
 
-@needs_rest
 def test_deployed_fields_need_an_assigned_permission_set(sandbox: SalesforceSandbox):
     sf = client(sandbox)
     deploy(sf, install_zip())
@@ -594,3 +591,24 @@ def test_deployed_fields_need_an_assigned_permission_set(sandbox: SalesforceSand
     assert {"Recovery_ID__c", "Status__c"} <= {f["name"] for f in recovery["fields"]}
     created = sf.LostChurn_Recovery__c.create({"Recovery_ID__c": "R-1", "Status__c": "Started"})
     assert created["success"]
+    name = sf.LostChurn_Recovery__c.get(created["id"])["Name"]
+    assert name == "LCR-0001"  # the deployed AutoNumber name field
+
+    removal = make_zip({"package.xml": package({}), "destructiveChanges.xml": package(
+        {"CustomObject": ["LostChurn_Recovery__c"]})})
+    deploy(sf, removal)
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.LostChurn_Recovery__c.describe()
+
+
+def test_fields_on_a_standard_object_are_enforced_by_rest(sandbox: SalesforceSandbox):
+    sf = client(sandbox)
+    deploy(sf, install_zip())
+    sandbox.org.assign_permission_set(sandbox.admin.id, "LostChurn_Integration")
+    sf.Contact.create({"LastName": "Ng", "LostChurn_ID__c": "C-1"})
+    with pytest.raises(SalesforceError) as info:  # unique external id
+        sf.Contact.create({"LastName": "Ng", "LostChurn_ID__c": "c-1"})
+    assert info.value.content[0]["errorCode"] == "DUPLICATE_VALUE"
+    with pytest.raises(SalesforceError) as info:  # Text(64)
+        sf.Contact.create({"LastName": "Ng", "LostChurn_ID__c": "x" * 65})
+    assert info.value.content[0]["errorCode"] == "STRING_TOO_LONG"
