@@ -119,6 +119,11 @@ class HomeScreen(ConsoleScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh", tooltip="Read the settings and the keyring again",
                 id="home.refresh"),
+        Binding("c", "connect_salesforce", "Salesforce",
+                tooltip="Connect or reconnect Salesforce (OAuth sign-in)",
+                id="home.connect_salesforce"),
+        Binding("s", "connect_stripe", "Stripe",
+                tooltip="Enter or replace the Stripe API key", id="home.connect_stripe"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -133,6 +138,18 @@ class HomeScreen(ConsoleScreen):
 
     def action_refresh(self) -> None:
         self.load_status()
+
+    # Imported on use: the connect screens pull in the HTTP clients, which would slow the
+    # console's first frame.
+    def action_connect_salesforce(self) -> None:
+        from lc_console.screens.connect_salesforce import ConnectSalesforceScreen
+
+        self.app.push_screen(ConnectSalesforceScreen(self.profile))
+
+    def action_connect_stripe(self) -> None:
+        from lc_console.screens.connect_stripe import ConnectStripeScreen
+
+        self.app.push_screen(ConnectStripeScreen(self.profile))
 
     @work(thread=True, exclusive=True, group="status", exit_on_error=False,
           description="Reading the profile's status")

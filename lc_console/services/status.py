@@ -197,24 +197,24 @@ def next_steps(status: ProfileStatus) -> list[NextStep]:
         steps.append(NextStep("Reconnect Salesforce",
                               "Salesforce refused the saved login (revoked or expired). The "
                               "sync is paused and keeps its queue until you reconnect.",
-                              "lc-console connect salesforce"))
+                              "lc-console connect salesforce", key="c"))
     elif sf.connection is Connection.SECRET_MISSING:
         steps.append(NextStep("Reconnect Salesforce",
                               "The settings name an org, or the keyring holds tokens, but not "
                               "both: sign in again.",
-                              "lc-console connect salesforce"))
+                              "lc-console connect salesforce", key="c"))
     elif sf.connection is not Connection.CONNECTED:
         steps.append(NextStep("Connect Salesforce",
                               "Sign in to the org with your connected app (OAuth).",
-                              "lc-console connect salesforce"))
+                              "lc-console connect salesforce", key="c"))
     if stripe.connection is Connection.SECRET_MISSING:
         steps.append(NextStep("Reconnect Stripe",
                               "The account is in the settings but its key is not in the keyring.",
-                              "lc-console connect stripe"))
+                              "lc-console connect stripe", key="s"))
     elif stripe.connection is not Connection.CONNECTED:
         steps.append(NextStep("Connect Stripe",
                               "Enter a restricted API key (rk_) with read access.",
-                              "lc-console connect stripe"))
+                              "lc-console connect stripe", key="s"))
     if steps:
         return steps
     # Whether the schema is installed is only known by asking the org (install --plan).
