@@ -612,3 +612,18 @@ def test_fields_on_a_standard_object_are_enforced_by_rest(sandbox: SalesforceSan
     with pytest.raises(SalesforceError) as info:  # Text(64)
         sf.Contact.create({"LastName": "Ng", "LostChurn_ID__c": "x" * 65})
     assert info.value.content[0]["errorCode"] == "STRING_TOO_LONG"
+
+
+def test_cancel_a_queued_deploy(sandbox: SalesforceSandbox):
+    metadata_api.configure(sandbox.app, queue_seconds=600)
+    sf = client(sandbox)
+    started = sf.deploy(io.BytesIO(install_zip()), sandbox=True)
+    resp = soap(sandbox, f"<met:cancelDeploy><met:String>{started['asyncId']}</met:String></met:cancelDeploy>")
+    result = ET.fromstring(resp.content).find("soapenv:Body/m:cancelDeployResponse/m:result", NS)
+    assert result is not None and result.findtext("m:done", namespaces=NS) == "true"
+    status = raw_status(sandbox, started["asyncId"])
+    assert status.findtext("m:status", namespaces=NS) == "Canceled"
+    assert status.findtext("m:canceledByName", namespaces=NS) == sandbox.org.user_record(sandbox.admin.id)["Name"]
+    sandbox.advance_clock(600)
+    assert sf.checkDeployStatus(started["asyncId"])["state"] == "Canceled"
+    assert sandbox.org.schema.get("LostChurn_Recovery__c") is None

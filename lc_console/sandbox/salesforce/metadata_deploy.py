@@ -202,9 +202,6 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     manifest_problem: DeployMessage | None = None  # package.xml missing or unreadable
 
-    def type_of_phase(self, index: int) -> str:
-        return self.steps[index].component_type if index < len(self.steps) else ""
-
 
 PHASE_DELETE_PRE, PHASE_OBJECT, PHASE_FIELD, PHASE_PROCESS, PHASE_RECORD_TYPE = 0, 1, 2, 3, 4
 PHASE_LIST_VIEW, PHASE_PERMISSION_SET, PHASE_DELETE_POST = 5, 6, 7
@@ -613,8 +610,7 @@ def _object_action(spec: ObjectFile) -> Callable[[SchemaTarget], Outcome]:
                 for attr, value in (("label", spec.label), ("label_plural", spec.plural_label),
                                     ("description", spec.description),
                                     ("sharing_model", spec.sharing_model),
-                                    ("deployment_status", spec.deployment_status),
-                                    ("publish_behavior", spec.publish_behavior)):
+                                    ("deployment_status", spec.deployment_status)):
                     if value is not None and getattr(existing, attr) != value:
                         changes[attr] = value
                 if spec.name_field is not None and not event:
@@ -629,7 +625,7 @@ def _object_action(spec: ObjectFile) -> Callable[[SchemaTarget], Outcome]:
                                     key_prefix=existing.key_prefix, custom=True,
                                     fields={"Name": name_field} if name_field else {},
                                     **{k: v for k, v in changes.items()
-                                       if k not in ("label", "label_plural", "publish_behavior")})
+                                       if k not in ("label", "label_plural")})
                 target.upsert_object(update)
             return Outcome(created=False, changed=bool(changes), id=object_id(existing.name))
         if not spec.name.lower().endswith(("__c", "__e")):
