@@ -277,13 +277,11 @@ def test_failures_filter_and_page_through_100k_rows(store: Store) -> None:
         )
     flt = FailureFilter(status="open", object="Contact")
     expected_total = sum(1 for i in range(n) if i % 2 and i % 3)
-    started = time.perf_counter()
     page = store.list_failures(flt, limit=100)
     seen = [f.id for f in page.rows]
     while page.next_before_id is not None and len(seen) < 1000:
         page = store.list_failures(flt, limit=100, before_id=page.next_before_id)
         seen += [f.id for f in page.rows]
-    elapsed = time.perf_counter() - started
     assert page.total == expected_total
     assert len(seen) == 1000 and seen == sorted(seen, reverse=True) and len(set(seen)) == 1000
     assert all(f.status == "open" and f.object == "Contact" for f in page.rows)
@@ -295,8 +293,7 @@ def test_failures_filter_and_page_through_100k_rows(store: Store) -> None:
         "user12345@x.com", "user12344@x.com", "user12343@x.com", "user12342@x.com",
         "user12341@x.com", "user12340@x.com", "user1234@x.com"]
     assert store.count_failures(FailureFilter(key_prefix="user_")) == 0  # _ is literal
-    # Ten pages of a 100k table must be interactive; generous bound for slow CI machines.
-    assert elapsed < 5, elapsed
+    # Speed at this size: bench/bench_store.py.
 
 
 def test_audit_search_by_email_stripe_and_salesforce_ids(store: Store) -> None:
