@@ -283,3 +283,20 @@ def test_recovery_count_counts_recovered_invoices():
                     created=T0 - 10 * DAY, next_payment_attempt=None)]
     d = run(event("customer.updated", customer()), context(invoices=invs))
     assert values(d, "Contact")["LostChurn_Recovery_Count__c"] == 1
+
+
+@pytest.mark.parametrize("level", ["subscription", "item"])
+def test_discount_ids_are_looked_up_in_the_fetched_discounts_and_coupons(level):
+    # As Stripe returns them unexpanded: the subscription lists discount ids, the discount
+    # names its coupon by id.
+    cpn = coupon(percent_off=20, cid="co_20")
+    disc = discount(cpn, "current", expanded=False)
+    if level == "item":
+        sub = subscription(items=[item(10000, discounts=[disc["id"]])])
+    else:
+        sub = subscription(items=[item(10000)], discounts=[disc["id"]])
+    d = run(event("customer.subscription.updated", sub), context(
+        subs=[sub], coupons=[cpn], discounts=[disc]))
+    assert values(d, "Account")["LostChurn_MRR__c"] == Decimal("80.00")
+    d2 = run(event("customer.subscription.updated", sub), context(subs=[sub]))
+    assert values(d2, "Account")["LostChurn_MRR__c"] == Decimal("100.00")  # nothing to apply

@@ -260,12 +260,14 @@ def sf_contact(cid: str = "003000000000001AAA", email: str = "jane.doe@acme.com"
 def context(*, cust: dict[str, Any] | None = None, subs: list[Any] = (),  # type: ignore[assignment]
             invoices: list[Any] = (), charges: list[Any] = (),  # type: ignore[assignment]
             pis: list[Any] = (), coupons: list[Any] = (),  # type: ignore[assignment]
+            discounts: list[Any] = (),  # type: ignore[assignment]
             contacts: list[Any] = (), accounts: list[Any] = (),  # type: ignore[assignment]
             rules: RulesSettings | None = None,
             known: frozenset[str] = frozenset()) -> Context:
     return Context(
         StripeContext(cust if cust is not None else customer(), tuple(subs), tuple(invoices),
-                      tuple(charges), {p["id"]: p for p in pis}, {c["id"]: c for c in coupons}),
+                      tuple(charges), {p["id"]: p for p in pis}, {c["id"]: c for c in coupons},
+                      {d["id"]: d for d in discounts}),
         SalesforceContext(tuple(contacts), tuple(accounts)),
         rules or RulesSettings(), known)
 

@@ -11,7 +11,8 @@ MRR (Stripe's definition, docs.stripe.com/billing/subscriptions/analytics/glossa
   graduated, unit + flat amounts; tiers must be expanded); metered prices count 0;
 - normalised to a month by interval and interval_count: month 1/n, year 1/(12n),
   week (52/12)/n, day (365/12)/n;
-- discounts: only coupons with duration `forever` change MRR, as in Stripe's own MRR
+- discounts (expanded objects, or ids looked up in the discounts the engine fetched; their
+  coupon expanded or looked up by id): only coupons with duration `forever` change MRR, as in Stripe's own MRR
   (once / repeating coupons do not). Item discounts apply first, then the subscription's
   (`discounts`, or the pre-basil singular `discount`); percent_off multiplies, amount_off
   (per billing period, same currency only) subtracts, never below 0;
@@ -143,9 +144,10 @@ def _tiered_amount(price: Obj, qty: Decimal) -> Decimal:
 
 
 def _forever_coupons(discounts: Sequence[Any], coupons: Mapping[str, Obj],
-                     as_of: int | None) -> list[Obj]:
+                     as_of: int | None, discount_objects: Mapping[str, Obj] | None) -> list[Obj]:
     found = []
-    for discount in discounts:
+    for ref in discounts:
+        discount = (discount_objects or {}).get(ref, ref) if isinstance(ref, str) else ref
         coupon = ss.discount_coupon(discount, coupons)
         if not coupon or coupon.get("duration") != "forever":
             continue
@@ -167,7 +169,8 @@ def _apply(amount: Decimal, coupons: Sequence[Obj], currency: str) -> Decimal:
 
 
 def item_period_amount(item: Obj, coupons: Mapping[str, Obj] | None = None,
-                       as_of: int | None = None) -> Decimal:
+                       as_of: int | None = None,
+                       discounts: Mapping[str, Obj] | None = None) -> Decimal:
     """Minor-unit amount of one item per billing period, after its own forever discounts."""
     price = _price(item)
     if _usage_type(price) == "metered":
@@ -181,13 +184,15 @@ def item_period_amount(item: Obj, coupons: Mapping[str, Obj] | None = None,
                 or Decimal(0))
         amount = unit * qty
     currency = str(price.get("currency") or "")
-    item_coupons = _forever_coupons(ss.list_data(item.get("discounts")), coupons or {}, as_of)
+    item_coupons = _forever_coupons(ss.list_data(item.get("discounts")), coupons or {}, as_of,
+                                    discounts)
     return _apply(amount, item_coupons, currency)
 
 
 def subscription_mrr_minor(subscription: Obj, currency: str,
                            coupons: Mapping[str, Obj] | None = None,
-                           as_of: int | None = None) -> Decimal:
+                           as_of: int | None = None,
+                           discounts: Mapping[str, Obj] | None = None) -> Decimal:
     """Monthly recurring revenue of one subscription in minor units of `currency`."""
     if subscription.get("status") not in MRR_STATUSES:
         return Decimal(0)
@@ -199,14 +204,15 @@ def subscription_mrr_minor(subscription: Obj, currency: str,
         price = _price(item)
         if str(price.get("currency") or currency).lower() != currency.lower():
             continue
-        amount = item_period_amount(item, coupons, as_of)
+        amount = item_period_amount(item, coupons, as_of, discounts)
         f = monthly_factor(*_interval(price))
         factor = f if factor is None else factor
         monthly += amount * f
         period_total += amount
     if factor is None:
         return Decimal(0)
-    sub_coupons = _forever_coupons(ss.subscription_discounts(subscription), coupons or {}, as_of)
+    sub_coupons = _forever_coupons(ss.subscription_discounts(subscription), coupons or {}, as_of,
+                                   discounts)
     for coupon in sub_coupons:
         if coupon.get("percent_off") is not None:
             monthly *= 1 - Decimal(str(coupon["percent_off"])) / 100
@@ -229,10 +235,10 @@ def customer_currency(customer: Obj | None, subscriptions: Sequence[Obj]) -> str
 
 
 def mrr(subscriptions: Sequence[Obj], currency: str, coupons: Mapping[str, Obj] | None = None,
-        as_of: int | None = None) -> Decimal:
+        as_of: int | None = None, discounts: Mapping[str, Obj] | None = None) -> Decimal:
     """Customer MRR in major units."""
-    total = sum((subscription_mrr_minor(s, currency, coupons, as_of) for s in subscriptions),
-                Decimal(0))
+    total = sum((subscription_mrr_minor(s, currency, coupons, as_of, discounts)
+                 for s in subscriptions), Decimal(0))
     return money.to_major(total, currency)
 
 
@@ -360,6 +366,7 @@ class BillingSummary:
 
 def summarize(*, customer: Obj | None, subscriptions: Sequence[Obj], invoices: Sequence[Obj],
               charges: Sequence[Obj], coupons: Mapping[str, Obj], as_of: int,
+              discounts: Mapping[str, Obj] | None = None,
               lifespan_months: int, window_days: int, clv_high: float,
               clv_mid: float) -> BillingSummary:
     currency = customer_currency(customer, subscriptions)
@@ -368,7 +375,7 @@ def summarize(*, customer: Obj | None, subscriptions: Sequence[Obj], invoices: S
     health = health_from_count(failed)
     return BillingSummary(
         currency=currency,
-        mrr=mrr(subscriptions, currency, coupons, as_of),
+        mrr=mrr(subscriptions, currency, coupons, as_of, discounts),
         clv=value,
         clv_tier=clv_tier(value, clv_high, clv_mid),
         last_payment_date=last_payment_date(invoices, charges, as_of),

@@ -5,8 +5,9 @@
 
 The engine passes the event (a dict or a stripe object) and a `Context`:
 - `StripeContext`: the customer, and the customer's subscriptions (all statuses), invoices,
-  charges (for decline codes, failure counts and refunds), payment intents and coupons by
-  id (for discounts whose coupon is not expanded), all as fetched for the batch;
+  charges (for decline codes, failure counts and refunds), payment intents by id, and the
+  discounts and coupons by id (subscriptions list discount ids and discounts name coupon
+  ids unless expanded), all as fetched for the batch;
 - `SalesforceContext`: the candidate Contacts and Accounts fetched in bulk for the batch
   (`matching.lookup_keys` says which), plus the records planned earlier in the same batch
   (`with_planned`), so that two customers of one new domain share one new Account;
@@ -67,6 +68,7 @@ class StripeContext:
     charges: Sequence[Any] = ()
     payment_intents: Mapping[str, Any] = field(default_factory=dict)
     coupons: Mapping[str, Any] = field(default_factory=dict)
+    discounts: Mapping[str, Any] = field(default_factory=dict)  # by id, when not expanded
 
     @cached_property
     def projected(self) -> _Projected:
@@ -79,6 +81,7 @@ class StripeContext:
             _project_all(self.charges, "charge"),
             _project_all(list(self.payment_intents.values()), "payment_intent"),
             {k: safety.project(v, kind="coupon") for k, v in self.coupons.items()},
+            {k: safety.project(v, kind="discount") for k, v in self.discounts.items()},
         )
 
 
@@ -90,6 +93,7 @@ class _Projected:
     charges: list[Obj]
     payment_intents: list[Obj]
     coupons: dict[str, Obj]
+    discounts: dict[str, Obj]
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,7 @@ class _State:
     charges: ss.ChargeIndex
     payment_intents: dict[str, Obj]
     coupons: dict[str, Obj]
+    discounts: dict[str, Obj]
     email: str | None
     name: str | None
 
@@ -212,6 +217,7 @@ def _state(ctx: StripeContext, obj: Obj, customer_id: str, as_of: int) -> _State
     if clean_email and (clean_email != email.strip() or not matching.normalise_email(clean_email)):
         clean_email = None  # an "email" that holds card-like data is not an email
     return _State(dict(customer), list(subs.values()), invoice_list, charge_list, pis, coupons,
+                  pre.discounts,
                   matching.normalise_email(clean_email), _clean_text(name))
 
 
@@ -249,7 +255,7 @@ def derive(event: Any, context: Context) -> Derivation:
     contact_ref = contact.ref() if contact else None
     summary = billing.summarize(
         customer=st.customer, subscriptions=st.subscriptions, invoices=st.invoices,
-        charges=st.charges, coupons=st.coupons, as_of=as_of,
+        charges=st.charges, coupons=st.coupons, discounts=st.discounts, as_of=as_of,
         lifespan_months=rules.lifespan_months, window_days=rules.health_window_days,
         clv_high=rules.clv_high_threshold, clv_mid=rules.clv_mid_threshold)
 
@@ -322,13 +328,14 @@ def derive(event: Any, context: Context) -> Derivation:
     if etype == "customer.subscription.deleted" and not any(
             s.get("status") in billing.LIVE_STATUSES for s in st.subscriptions):
         lost = billing.subscription_mrr_minor({**obj, "status": "active"}, summary.currency,
-                                              st.coupons, as_of)
+                                              st.coupons, as_of, st.discounts)
         inserts.append(flows.winback_task(
             customer_id=customer_id, subscription=obj, account=account, contact=contact_ref,
             lost_mrr=money.to_major(lost, summary.currency), currency=summary.currency,
             days=rules.winback_task_days, as_of=as_of, version=version))
     if etype == "customer.subscription.updated":
-        delta = flows.expansion_delta(obj, previous, summary.currency, st.coupons, as_of)
+        delta = flows.expansion_delta(obj, previous, summary.currency, st.coupons, as_of,
+                                      st.discounts)
         if delta is not None:
             _expansion_record(delta, version, account, etype, record)
     if etype in REFUND_EVENT_TYPES or etype == "charge.refunded":

@@ -111,15 +111,17 @@ def previous_state(obj: Mapping[str, Any], previous: Mapping[str, Any] | None) -
 
 
 def expansion_delta(subscription: Mapping[str, Any], previous: Mapping[str, Any] | None,
-                    currency: str, coupons: Mapping[str, Any], as_of: int
+                    currency: str, coupons: Mapping[str, Any], as_of: int,
+                    discounts: Mapping[str, Any] | None = None
                     ) -> tuple[Decimal, Decimal] | None:
     """(old MRR, new MRR) in major units when the update raised a paying subscription's MRR."""
     if not previous:
         return None
     before = previous_state(subscription, previous)
-    old = money.to_major(billing.subscription_mrr_minor(before, currency, coupons, as_of), currency)
-    new = money.to_major(billing.subscription_mrr_minor(subscription, currency, coupons, as_of),
-                         currency)
+    old = money.to_major(billing.subscription_mrr_minor(before, currency, coupons, as_of,
+                                                        discounts), currency)
+    new = money.to_major(billing.subscription_mrr_minor(subscription, currency, coupons, as_of,
+                                                        discounts), currency)
     if old <= 0 or new <= old:
         return None
     return old, new

@@ -241,10 +241,15 @@ def subscription_discounts(subscription: Obj) -> list[Any]:
     return found
 
 
-def discount_coupon(discount: Any, coupons: Mapping[str, Obj]) -> Obj | None:
-    """The coupon of a discount (legacy `coupon`, clover `source.coupon`), id or object."""
+def discount_coupon(discount: Any, coupons: Mapping[str, Obj],
+                    discounts: Mapping[str, Obj] | None = None) -> Obj | None:
+    """The coupon of a discount (legacy `coupon`, clover `source.coupon`), id or object.
+
+    Subscriptions list their discounts as ids unless expanded: those are looked up in
+    `discounts` (by discount id), and coupon ids in `coupons`.
+    """
     if isinstance(discount, str):
-        return None  # an unexpanded discount id: the engine must expand discounts
+        discount = (discounts or {}).get(discount)
     if not isinstance(discount, Mapping):
         return None
     ref = dig(discount, "source.coupon") or discount.get("coupon")
