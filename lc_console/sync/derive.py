@@ -130,7 +130,13 @@ class Context:
 
 @dataclass(frozen=True)
 class Needs:
-    """What the engine should fetch from Stripe (cached per batch) before `derive`."""
+    """What the engine should fetch from Stripe (cached per batch) before `derive`.
+
+    With `history`, the customer's subscriptions (status=all; expand their discounts, or
+    fetch the discount and coupon ids they list), invoices and charges. Invoices'
+    `payments` are not included by default on basil and later: expand them, or pass the
+    charges (linked by payment intent) and payment intents.
+    """
 
     customer_id: str | None
     subscription_ids: frozenset[str] = frozenset()
