@@ -55,7 +55,17 @@ def requests_session(ca_bundle: str = ""):  # type: ignore[no-untyped-def]
     """A requests.Session for simple-salesforce, trusting the extra CA."""
     import requests
 
-    session = requests.Session()
+    class _Session(requests.Session):
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace session.verify on every
+        # request, which would silently drop tls.ca_bundle: keep ours unless a call passes
+        # its own. Proxies from the environment still apply.
+        def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if verify is None:
+                merged["verify"] = self.verify
+            return merged
+
+    session = _Session()
     session.verify = combined_ca_file(ca_bundle)
     session.headers["User-Agent"] = USER_AGENT
     return session

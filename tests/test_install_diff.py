@@ -6,7 +6,12 @@ import pytest
 
 from lc_console.salesforce.schema_diff import Status, build_plan, compare_field
 from lc_console.salesforce.schema_manifest import MANIFEST, FieldKind
-from lc_console.salesforce.schema_observe import Observed, ObservedField, ObservedObject
+from lc_console.salesforce.schema_observe import (
+    Observed,
+    ObservedField,
+    ObservedObject,
+    ObservedRecordType,
+)
 
 TEXT64 = MANIFEST.field("Contact.LostChurn_ID__c")  # Text(64) External ID Unique
 NUM4 = MANIFEST.field("LostChurn_Recovery__c.Retry_Count__c")  # Number(4,0)
@@ -106,7 +111,7 @@ def installed_observed() -> Observed:
     for bp in MANIFEST.business_processes:
         obs.business_processes[bp.full_name] = bp.values
     for rt in MANIFEST.record_types:
-        obs.record_types[rt.full_name] = rt.business_process
+        obs.record_types[rt.full_name] = ObservedRecordType(rt.business_process)
     obs.permission_set = {
         "fieldPermissions": [{"field": f.full_name, "readable": "true", "editable": "true"}
                              for f in MANIFEST.granted_fields()],
@@ -179,3 +184,13 @@ def test_text_name_field_on_the_recovery_object_is_a_conflict() -> None:
     obs.objects["LostChurn_Recovery__c"].name_auto_number = False
     plan = build_plan(MANIFEST, obs)
     assert [i.name for i in plan.conflicts] == ["LostChurn_Recovery__c"]
+
+
+def test_an_inactive_record_type_is_reactivated() -> None:
+    obs = installed_observed()
+    obs.record_types["Opportunity.LostChurn_Recovery"] = ObservedRecordType(
+        "LostChurn_Recovery_Process", active=False)
+    plan = build_plan(MANIFEST, obs)
+    item = next(i for i in plan.items if i.name == "Opportunity.LostChurn_Recovery")
+    assert item.status is Status.DIFFERENT and item.detail == "activate it"
+    assert [r.name for r in plan.selection.record_types] == ["LostChurn_Recovery"]

@@ -215,14 +215,22 @@ def test_zip_is_in_metadata_format_with_package_xml_at_the_root() -> None:
     assert again == data
 
 
-def test_destructive_zip_has_an_empty_package_and_the_listed_members() -> None:
+def test_destructive_zip_deletes_the_members_and_deactivates_record_types() -> None:
     files = metadata.destructive_files(
+        MANIFEST,
         {"CustomObject": ["LostChurn_Recovery__c"], "CustomField": ["Contact.LostChurn_MRR__c"]},
-        "62.0")
-    pkg = ET.fromstring(files["package.xml"])
-    assert pkg.findall(f"{MD}types") == []
+        "62.0", deactivate=list(MANIFEST.record_types))
     dc = ET.fromstring(files["destructiveChanges.xml"])
     assert [t.findtext(f"{MD}name") for t in dc.findall(f"{MD}types")] == ["CustomField", "CustomObject"]
+    pkg = ET.fromstring(files["package.xml"])
+    assert [m.text for m in pkg.iter(f"{MD}members")] == [
+        "Opportunity.LostChurn_Expansion", "Opportunity.LostChurn_Recovery"]
+    opp = ET.fromstring(files["objects/Opportunity.object"])
+    assert [r.findtext(f"{MD}active") for r in opp.findall(f"{MD}recordTypes")] == ["false", "false"]
+    assert opp.findall(f"{MD}businessProcesses") == []
+    problems: list[str] = []
+    check_element(opp, "CustomObject", "opp", problems)
+    assert problems == []
 
 
 @pytest.mark.parametrize("spec", MANIFEST.fields, ids=lambda f: f.full_name)

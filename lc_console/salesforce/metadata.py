@@ -111,8 +111,8 @@ def render_business_process(spec: BusinessProcessSpec) -> Xml:
                   values=values)
 
 
-def render_record_type(spec: RecordTypeSpec) -> Xml:
-    return render("record_type", name=spec.name, label=spec.label,
+def render_record_type(spec: RecordTypeSpec, active: bool = True) -> Xml:
+    return render("record_type", name=spec.name, label=spec.label, active=active,
                   business_process=spec.business_process, description=spec.description)
 
 
@@ -137,6 +137,7 @@ def render_object_file(
     business_processes: Sequence[BusinessProcessSpec] = (),
     record_types: Sequence[RecordTypeSpec] = (),
     whole: bool = False,
+    active: bool = True,
 ) -> Xml:
     """objects/<Name>.object: the whole object definition (`whole`, for a custom object or
     platform event being created) or only the listed child components."""
@@ -149,7 +150,7 @@ def render_object_file(
         return render("platform_event", label=obj.label, plural_label=obj.plural_label,
                       description=obj.description, fields=field_xml)
     bps = _join(render_business_process(b) for b in sorted(business_processes, key=lambda b: b.name))
-    rts = _join(render_record_type(r) for r in sorted(record_types, key=lambda r: r.name))
+    rts = _join(render_record_type(r, active) for r in sorted(record_types, key=lambda r: r.name))
     return render("fields_only_object", fields=field_xml, business_processes=bps,
                   record_types=rts)
 
@@ -226,12 +227,18 @@ def deploy_files(manifest: Manifest, selection: Selection, api_version: str) -> 
     return out
 
 
-def destructive_files(members: dict[str, Iterable[str]], api_version: str) -> dict[str, str]:
-    """An empty package.xml plus destructiveChanges.xml listing what to delete."""
-    return {
-        "package.xml": render_package({}, api_version),
-        "destructiveChanges.xml": render_package(members, api_version),
-    }
+def destructive_files(manifest: Manifest, members: dict[str, Iterable[str]], api_version: str,
+                      deactivate: Sequence[RecordTypeSpec] = ()) -> dict[str, str]:
+    """destructiveChanges.xml listing what to delete, and a package.xml that deactivates the
+    record types: Salesforce does not delete record types through the API."""
+    out: dict[str, str] = {"destructiveChanges.xml": render_package(members, api_version)}
+    for sobject in sorted({r.sobject for r in deactivate}):
+        out[f"objects/{sobject}.object"] = render_object_file(
+            manifest.object(sobject), [], [], [r for r in deactivate if r.sobject == sobject],
+            active=False)
+    out["package.xml"] = render_package(
+        {ComponentType.RECORD_TYPE.value: [r.full_name for r in deactivate]}, api_version)
+    return out
 
 
 def build_zip(files_: dict[str, str]) -> bytes:
@@ -478,7 +485,9 @@ def follow_deploy(sf: Salesforce, async_id: str, on_progress: ProgressCallback |
 
 def deploy_and_wait(sf: Salesforce, zip_bytes: bytes, *, check_only: bool, sandbox: bool,
                     on_progress: ProgressCallback | None = None, poll_interval: float = 1.0,
-                    ignore_warnings: bool = False, timeout: float = 1800.0) -> DeployStatus:
+                    max_poll_interval: float = 5.0, ignore_warnings: bool = False,
+                    timeout: float = 1800.0) -> DeployStatus:
     async_id = start_deploy(sf, zip_bytes, check_only=check_only, sandbox=sandbox,
                             ignore_warnings=ignore_warnings)
-    return follow_deploy(sf, async_id, on_progress, poll_interval=poll_interval, timeout=timeout)
+    return follow_deploy(sf, async_id, on_progress, poll_interval=poll_interval,
+                         max_interval=max_poll_interval, timeout=timeout)

@@ -277,19 +277,25 @@ def build_plan(manifest: Manifest, observed: Observed, user_label: str = "you") 
 
     for rt in manifest.record_types:
         expected = f"{rt.label}, process {rt.business_process}"
-        process = observed.record_types.get(rt.full_name)
-        if process is None:
+        seen = observed.record_types.get(rt.full_name)
+        if seen is None:
             items.append(PlanItem(Kind.RECORD_TYPE, rt.full_name, Status.MISSING, expected, "",
                                   unread.strip()))
             sel.record_types.append(rt)
-        elif process and process != rt.business_process:
+            continue
+        found = (f"process {seen.business_process}" if seen.business_process else "exists") + (
+            "" if seen.active else ", inactive")
+        changes = []
+        if seen.business_process and seen.business_process != rt.business_process:
+            changes.append(f"use sales process {rt.business_process}")
+        if not seen.active:
+            changes.append("activate it")
+        if changes:
             items.append(PlanItem(Kind.RECORD_TYPE, rt.full_name, Status.DIFFERENT, expected,
-                                  f"process {process}",
-                                  f"use sales process {rt.business_process}"))
+                                  found, "; ".join(changes)))
             sel.record_types.append(rt)
         else:
-            items.append(PlanItem(Kind.RECORD_TYPE, rt.full_name, Status.PRESENT, expected,
-                                  f"process {process}" if process else "exists"))
+            items.append(PlanItem(Kind.RECORD_TYPE, rt.full_name, Status.PRESENT, expected, found))
 
     ps = manifest.permission_set
     ps_expected = f"read/edit on {len(manifest.granted_fields())} fields, 2 objects, 2 record types"

@@ -64,11 +64,17 @@ class ObservedObject:
     stage_values: tuple[str, ...] = ()  # Opportunity.StageName active values
 
 
+@dataclass(frozen=True)
+class ObservedRecordType:
+    business_process: str  # "" when unknown (seen through describe only)
+    active: bool = True
+
+
 @dataclass
 class Observed:
     objects: dict[str, ObservedObject] = field(default_factory=dict)
     business_processes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # fullName -> stages
-    record_types: dict[str, str] = field(default_factory=dict)  # fullName -> business process
+    record_types: dict[str, ObservedRecordType] = field(default_factory=dict)  # by fullName
     permission_set: dict[str, Any] | None = None  # readMetadata record, None when missing
     permission_set_assigned: bool = False
     can_customize: bool = True
@@ -247,12 +253,13 @@ def observe(sf: Salesforce, manifest: Manifest, user_id: str) -> Observed:
 
     rts = reader.read(ComponentType.RECORD_TYPE, [r.full_name for r in manifest.record_types])
     for full_name, record in rts.items():
-        observed.record_types[full_name] = str(record.get("businessProcess", ""))
+        observed.record_types[full_name] = ObservedRecordType(
+            str(record.get("businessProcess", "")), _bool(record.get("active", True)))
     # Record types describe shows but readMetadata could not (no permission): still present.
     for rt in manifest.record_types:
         obj_obs = observed.objects.get(rt.sobject)
         if obj_obs and rt.name in obj_obs.record_types and rt.full_name not in observed.record_types:
-            observed.record_types[rt.full_name] = ""
+            observed.record_types[rt.full_name] = ObservedRecordType("")
 
     ps = reader.read(ComponentType.PERMISSION_SET, [manifest.permission_set.name])
     observed.permission_set = ps.get(manifest.permission_set.name)

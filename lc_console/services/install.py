@@ -136,9 +136,11 @@ def _noop(_: Progress) -> None:
     pass
 
 
+PHASE_VERBS = {Phase.VALIDATE: "Validating", Phase.DEPLOY: "Deploying", Phase.REMOVE: "Removing"}
+
+
 def deploy_progress_text(phase: Phase, s: DeployStatus) -> str:
-    verb = {Phase.VALIDATE: "Validating", Phase.DEPLOY: "Deploying",
-            Phase.REMOVE: "Removing"}.get(phase, "Deploying")
+    verb = PHASE_VERBS.get(phase, "Deploying")
     counts = f"{s.deployed}/{s.total} components" if s.total else "queued"
     if s.errors:
         counts += f", {s.errors} errors"
@@ -271,7 +273,7 @@ def no_permission_message(who: str, action: str = "install the LostChurn objects
 
 
 def _deploy(sf: Salesforce, target: Target, zip_bytes: bytes, progress: ProgressFn,
-            poll_interval: float, *, ignore_warnings: bool = False,
+            poll: tuple[float, float], *, ignore_warnings: bool = False,
             phases: tuple[Phase, Phase] = (Phase.VALIDATE, Phase.DEPLOY),
             ) -> tuple[DeployStatus, Phase]:
     """checkOnly validation, then the real deploy. Returns the last status and its phase."""
@@ -282,10 +284,10 @@ def _deploy(sf: Salesforce, target: Target, zip_bytes: bytes, progress: Progress
         def report(s: DeployStatus, phase: Phase = phase) -> None:
             progress(Progress(phase, deploy_progress_text(phase, s), s))
 
-        progress(Progress(phase, f"{'Validating' if check_only else 'Deploying'}: submitted"))
+        progress(Progress(phase, f"{PHASE_VERBS.get(phase, 'Deploying')}: submitted"))
         status = metadata.deploy_and_wait(sf, zip_bytes, check_only=check_only,
                                           sandbox=target.is_sandbox, on_progress=report,
-                                          poll_interval=poll_interval,
+                                          poll_interval=poll[0], max_poll_interval=poll[1],
                                           ignore_warnings=ignore_warnings)
         if not status.success:
             return status, phase
@@ -326,7 +328,8 @@ def _error_code(exc: SalesforceError) -> str:
     return ""
 
 
-def _install(sf: Salesforce, target: Target, progress: ProgressFn, poll_interval: float) -> InstallResult:
+def _install(sf: Salesforce, target: Target, progress: ProgressFn,
+             poll: tuple[float, float]) -> InstallResult:
     manifest = target.manifest()
     progress(Progress(Phase.PLAN, "Reading the org's schema"))
     the_plan = _plan(sf, target, manifest)
@@ -348,7 +351,7 @@ def _install(sf: Salesforce, target: Target, progress: ProgressFn, poll_interval
     result = InstallResult(Outcome.INSTALLED, "", the_plan)
     if needs_deploy:
         files = metadata.deploy_files(manifest, the_plan.selection, sf.sf_version)
-        status, phase = _deploy(sf, target, metadata.build_zip(files), progress, poll_interval)
+        status, phase = _deploy(sf, target, metadata.build_zip(files), progress, poll)
         result.deploy_id = status.id
         if not status.success:
             failures = _failures(status)
@@ -397,10 +400,12 @@ def _install(sf: Salesforce, target: Target, progress: ProgressFn, poll_interval
 
 
 def install(target: Target, on_progress: ProgressFn | None = None,
-            poll_interval: float = 1.0) -> InstallResult:
+            poll_interval: float = 1.0, max_poll_interval: float = 5.0) -> InstallResult:
+    """Poll checkDeployStatus every poll_interval s, slowing to max_poll_interval."""
     progress = on_progress or _noop
+    poll = (poll_interval, max_poll_interval)
     try:
-        result: InstallResult = target.run(lambda sf: _install(sf, target, progress, poll_interval))
+        result: InstallResult = target.run(lambda sf: _install(sf, target, progress, poll))
         return result
     except Exception as exc:
         return InstallResult(Outcome.ERROR, error_message(exc))
@@ -414,9 +419,10 @@ class RemovePreview:
     org_name: str
     records: int  # LostChurn_Recovery__c records
     populated: dict[str, int]  # "Contact.LostChurn_MRR__c" -> records holding a value
-    unknown: list[str]  # fields that could not be counted
+    unknown: list[str]  # what could not be counted
     opportunities_with_record_types: int
-    components: dict[str, list[str]]  # Metadata type -> full names present in the org
+    deletes: dict[str, list[str]]  # Metadata type -> full names present in the org
+    deactivates: list[str]  # record types (Salesforce does not delete them through the API)
     can_customize: bool = True
 
     @property
@@ -429,23 +435,21 @@ class RemovePreview:
 
     @property
     def component_count(self) -> int:
-        return sum(len(v) for v in self.components.values())
+        return sum(len(v) for v in self.deletes.values())
 
     @property
     def nothing_installed(self) -> bool:
-        return self.component_count == 0
+        return self.component_count == 0 and not self.deactivates
 
     def summary(self) -> str:
         if self.nothing_installed:
             return "Nothing to remove: no LostChurn component is installed in this org."
-        text = (f"Removal deletes {self.records:,} {RECOVERY_OBJECT} record"
-                f"{'' if self.records == 1 else 's'} and {self.populated_values:,} values in "
-                f"{self.populated_fields} populated LostChurn field"
-                f"{'' if self.populated_fields == 1 else 's'} on Contact, Account and "
-                f"Opportunity, with {self.component_count} components. This cannot be undone.")
-        if self.opportunities_with_record_types:
-            text += (f" {self.opportunities_with_record_types:,} opportunities use a LostChurn "
-                     "record type; they are kept.")
+        records = f"{self.records:,} {RECOVERY_OBJECT} record{'' if self.records == 1 else 's'}"
+        values = (f"{self.populated_values:,} values in {self.populated_fields} populated "
+                  f"LostChurn field{'' if self.populated_fields == 1 else 's'} on Contact, "
+                  "Account and Opportunity")
+        text = (f"Removal deletes {records} and {values}, with {self.component_count} "
+                "components. This cannot be undone.")
         if self.unknown:
             text += f" Could not count: {', '.join(self.unknown)}."
         return text
@@ -455,6 +459,8 @@ class RemovePreview:
         for name, n in sorted(self.populated.items()):
             if n:
                 out.append(f"  {name}: {n:,} values")
+        if self.deactivates:
+            out.append(record_types_kept(self.deactivates, self.opportunities_with_record_types))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -462,7 +468,16 @@ class RemovePreview:
                 "populated": self.populated, "populated_values": self.populated_values,
                 "populated_fields": self.populated_fields, "unknown": self.unknown,
                 "opportunities_with_record_types": self.opportunities_with_record_types,
-                "components": self.components, "summary": self.summary()}
+                "deletes": self.deletes, "deactivates": self.deactivates,
+                "summary": self.summary()}
+
+
+def record_types_kept(names: list[str], opportunities: int) -> str:
+    used = (f" ({opportunities:,} opportunities use them and keep them)" if opportunities
+            else "")
+    return (f"Record types {' and '.join(names)} are deactivated, not deleted{used}: Salesforce "
+            "deletes record types only in Setup (Object Manager > Opportunity > Record Types), "
+            "then their sales processes.")
 
 
 def _count(sf: Salesforce, soql: str) -> int:
@@ -470,24 +485,22 @@ def _count(sf: Salesforce, soql: str) -> int:
 
 
 def _present_components(manifest: Manifest, observed: schema_observe.Observed) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {t.value: [] for t in ComponentType}
-    for obj in manifest.owned_objects():
-        if observed.objects.get(obj.name) and observed.objects[obj.name].exists:
-            out[ComponentType.CUSTOM_OBJECT].append(obj.name)
-    for spec in manifest.fields:
-        if manifest.object(spec.sobject).kind is ObjectKind.STANDARD and observed.field(spec.sobject, spec.name):
-            out[ComponentType.CUSTOM_FIELD].append(spec.full_name)
-    out[ComponentType.RECORD_TYPE] = [r.full_name for r in manifest.record_types
-                                      if r.full_name in observed.record_types]
-    out[ComponentType.BUSINESS_PROCESS] = [b.full_name for b in manifest.business_processes
-                                           if b.full_name in observed.business_processes]
+    out: dict[str, list[str]] = {}
+    objects = [o.name for o in manifest.owned_objects()
+               if observed.objects.get(o.name) and observed.objects[o.name].exists]
+    fields = [f.full_name for f in manifest.fields
+              if manifest.object(f.sobject).kind is ObjectKind.STANDARD
+              and observed.field(f.sobject, f.name)]
+    if objects:
+        out[ComponentType.CUSTOM_OBJECT.value] = objects
+    if fields:
+        out[ComponentType.CUSTOM_FIELD.value] = fields
     if observed.permission_set is not None:
-        out[ComponentType.PERMISSION_SET].append(manifest.permission_set.name)
-    return {k: v for k, v in out.items() if v}
+        out[ComponentType.PERMISSION_SET.value] = [manifest.permission_set.name]
+    return out
 
 
-def _remove_preview(sf: Salesforce, target: Target, manifest: Manifest
-                    ) -> tuple[RemovePreview, schema_observe.Observed]:
+def _remove_preview(sf: Salesforce, target: Target, manifest: Manifest) -> RemovePreview:
     observed = schema_observe.observe(sf, manifest, target.user_id)
     records = 0
     unknown: list[str] = []
@@ -501,33 +514,32 @@ def _remove_preview(sf: Salesforce, target: Target, manifest: Manifest
     for spec in manifest.fields:
         if manifest.object(spec.sobject).kind is not ObjectKind.STANDARD:
             continue
-        o = observed.field(spec.sobject, spec.name)
-        if o is None:
+        if observed.field(spec.sobject, spec.name) is None:
             continue
         condition = "= true" if spec.kind is FieldKind.CHECKBOX else "!= null"
         try:
             populated[spec.full_name] = _count(
                 sf, f"SELECT COUNT() FROM {spec.sobject} WHERE {spec.name} {condition}")
         except SalesforceError:
-            unknown.append(spec.full_name)
+            unknown.append(spec.full_name)  # e.g. not visible to this user
+    active_rts = [r.full_name for r in manifest.record_types
+                  if (seen := observed.record_types.get(r.full_name)) and seen.active]
     opps = 0
-    if any(r.full_name in observed.record_types for r in manifest.record_types):
+    if active_rts:
         names = ", ".join(f"'{r.name}'" for r in manifest.record_types)
         try:
             opps = _count(sf, "SELECT COUNT() FROM Opportunity WHERE RecordType.DeveloperName "
                               f"IN ({names})")
         except SalesforceError:
             unknown.append("opportunities using LostChurn record types")
-    preview = RemovePreview(
+    return RemovePreview(
         org_name=target.org_name, records=records, populated=populated, unknown=unknown,
-        opportunities_with_record_types=opps,
-        components=_present_components(manifest, observed),
-        can_customize=observed.can_customize)
-    return preview, observed
+        opportunities_with_record_types=opps, deletes=_present_components(manifest, observed),
+        deactivates=active_rts, can_customize=observed.can_customize)
 
 
 def remove_preview(target: Target) -> RemovePreview:
-    return target.run(lambda sf: _remove_preview(sf, target, target.manifest())[0])
+    return target.run(lambda sf: _remove_preview(sf, target, target.manifest()))
 
 
 @dataclass
@@ -538,56 +550,63 @@ class RemoveResult:
     failures: list[ComponentFailure] = field(default_factory=list)
     deploy_id: str = ""
     unassigned: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        return [self.message] + [f.line_text() for f in self.failures]
+        return [self.message] + [f.line_text() for f in self.failures] + self.notes
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "message": self.message, "deploy_id": self.deploy_id,
-                "unassigned": self.unassigned,
+                "unassigned": self.unassigned, "notes": self.notes,
                 "failures": [{"type": f.component_type, "name": f.full_name, "problem": f.problem,
                               "file": f.file_name} for f in self.failures],
                 "preview": self.preview.to_dict() if self.preview else None}
 
 
-def _remove(sf: Salesforce, target: Target, progress: ProgressFn, poll_interval: float) -> RemoveResult:
+def _remove(sf: Salesforce, target: Target, progress: ProgressFn, poll: tuple[float, float]) -> RemoveResult:
     manifest = target.manifest()
     progress(Progress(Phase.PLAN, "Reading what is installed"))
-    preview, _observed = _remove_preview(sf, target, manifest)
+    preview = _remove_preview(sf, target, manifest)
     progress(Progress(Phase.PLAN, preview.summary()))
     if preview.nothing_installed:
         return RemoveResult(True, preview.summary(), preview)
     if not preview.can_customize:
         return RemoveResult(False, no_permission_message(
             target.user_label, "remove the LostChurn objects and fields"), preview)
-    # A permission set that is assigned cannot be deleted: remove the assignments first.
+    # An assigned permission set cannot be deleted: remove the assignments first.
     unassigned = 0
-    if ComponentType.PERMISSION_SET.value in preview.components:
+    if ComponentType.PERMISSION_SET.value in preview.deletes:
         ids = schema_observe.permission_set_assignment_ids(sf)
         if ids:
-            progress(Progress(Phase.ASSIGN, f"Removing {len(ids)} {PERMISSION_SET} assignments"))
+            progress(Progress(Phase.ASSIGN, f"Removing {len(ids)} {PERMISSION_SET} "
+                                            f"assignment{'s' if len(ids) > 1 else ''}"))
         for psa_id in ids:
             sf.PermissionSetAssignment.delete(psa_id)
             unassigned += 1
-    files = metadata.destructive_files(preview.components, sf.sf_version)
-    status, _phase = _deploy(sf, target, metadata.build_zip(files), progress, poll_interval,
+    deactivate = [r for r in manifest.record_types if r.full_name in preview.deactivates]
+    files = metadata.destructive_files(manifest, preview.deletes, sf.sf_version, deactivate)
+    status, _phase = _deploy(sf, target, metadata.build_zip(files), progress, poll,
                              ignore_warnings=True, phases=(Phase.REMOVE,))
     if not status.success:
         failures = _failures(status)
         return RemoveResult(False, f"Removal failed and was rolled back ({len(failures)} "
-                                   f"component error{'s' if len(failures) > 1 else ''}).",
+                                   f"component error{'s' if len(failures) > 1 else ''}); "
+                                   "nothing was deleted.",
                             preview, failures, status.id, unassigned)
+    notes = ([record_types_kept(preview.deactivates, preview.opportunities_with_record_types)]
+             if preview.deactivates else [])
     return RemoveResult(
         True, f"Removed {preview.component_count} components: {preview.records:,} "
               f"{RECOVERY_OBJECT} records and {preview.populated_values:,} field values deleted.",
-        preview, [], status.id, unassigned)
+        preview, [], status.id, unassigned, notes)
 
 
 def remove(target: Target, on_progress: ProgressFn | None = None,
-           poll_interval: float = 1.0) -> RemoveResult:
+           poll_interval: float = 1.0, max_poll_interval: float = 5.0) -> RemoveResult:
     progress = on_progress or _noop
+    poll = (poll_interval, max_poll_interval)
     try:
-        result: RemoveResult = target.run(lambda sf: _remove(sf, target, progress, poll_interval))
+        result: RemoveResult = target.run(lambda sf: _remove(sf, target, progress, poll))
         return result
     except Exception as exc:
         return RemoveResult(False, error_message(exc))
