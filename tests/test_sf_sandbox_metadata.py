@@ -627,3 +627,22 @@ def test_cancel_a_queued_deploy(sandbox: SalesforceSandbox):
     sandbox.advance_clock(600)
     assert sf.checkDeployStatus(started["asyncId"])["state"] == "Canceled"
     assert sandbox.org.schema.get("LostChurn_Recovery__c") is None
+
+
+def test_deployed_schema_survives_a_restart(ca_dir: Path, tmp_path: Path):
+    state = tmp_path / "org.json"
+    sb = _start(ca_dir, state_file=state)
+    try:
+        deploy(client(sb), install_zip())
+    finally:
+        sb.stop()
+    sb = _start(ca_dir, state_file=state)
+    try:
+        assert sb.org.schema.get("LostChurn_Recovery_Event__e").platform_event
+        async_id, seen = deploy(client(sb), install_zip())
+        assert seen[-1]["state"] == "Succeeded"
+        changed = [m["fullName"] for m in messages(raw_status(sb, async_id), "componentSuccesses")
+                   if m["changed"] == "true" and m["fullName"] != "package.xml"]
+        assert changed == []  # everything deployed before the restart is still there, as it was
+    finally:
+        sb.stop()
