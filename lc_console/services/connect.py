@@ -13,6 +13,7 @@ import threading
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from simple_salesforce.exceptions import SalesforceError
@@ -540,3 +541,77 @@ def connect_stripe(profile: str, key: str) -> StripeConnected:
     if mismatch:
         warnings.append(mismatch)
     return StripeConnected(check=check, stored=True, warnings=warnings)
+
+
+# --- doctor checks ----------------------------------------------------------------------------
+
+
+def callback_port_check(profile: str) -> Any:
+    """Doctor: is the callback port free (and if not, who holds it and what to use)?"""
+    from lc_console.salesforce import ports
+    from lc_console.services.doctor import Check
+
+    sf = settings.load(profile).salesforce
+    port = sf.callback_port
+    if ports.is_free(port):
+        return Check("callback port", True,
+                     f"{port} is free ({oauth.redirect_uri(port)} receives the sign-in)")
+    exc = cb.PortInUse(port, ports.find_port_holder(port),
+                       ports.free_alternatives(sf.callback_ports, port))
+    msg = describe_error(exc)
+    return Check("callback port", False, msg.title, msg.fix)
+
+
+def _salesforce_alive(profile: str) -> tuple[bool, str, str]:
+    cfg = settings.load(profile)
+    if not cfg.salesforce.org_id:
+        return True, "Salesforce not connected yet", ""
+    manager = tokens.manager_for(profile)
+    try:
+        client = manager.salesforce()
+        manager.call(lambda c: c.query("SELECT Id FROM Organization"), client)
+    except Exception as exc:
+        msg = describe_error(exc)
+        return False, f"Salesforce: {msg.title}", msg.fix
+    usage = client.api_usage.get("api-usage")
+    extra = f", {usage.used:,}/{usage.total:,} API requests today" if usage else ""
+    name = cfg.salesforce.org_name or cfg.salesforce.org_id
+    return True, f"Salesforce {name} answers{extra}", ""
+
+
+def _stripe_alive(profile: str) -> tuple[bool, str, str]:
+    import stripe
+
+    from lc_console.stripe.client import make_client
+
+    cfg = settings.load(profile)
+    try:
+        key = secrets.get(profile, secrets.SecretKind.STRIPE_API_KEY)
+    except secrets.KeyringUnavailable as exc:
+        return False, "Stripe: keyring unavailable", describe_error(exc).fix
+    if not key:
+        return True, "Stripe not connected yet", ""
+    client = make_client(key, api_base=cfg.stripe.api_base, ca_bundle=cfg.tls.ca_bundle,
+                         max_network_retries=0)
+    try:
+        client.v1.events.list(params={"limit": 1})
+    except stripe.StripeError as exc:
+        msg = describe_error(stripe_keys._rejection(exc, key, cfg.stripe.api_base))
+        return False, f"Stripe: {msg.title}", msg.detail.replace(f" {NOTHING_STORED}", "")
+    return True, f"Stripe {cfg.stripe.account_name or cfg.stripe.account_id} answers", ""
+
+
+def connections_check(profile: str) -> Any:
+    """Doctor: do the stored connections still work? (One cheap read each.)"""
+    from lc_console.services.doctor import Check
+
+    try:
+        secrets.status(profile)
+    except secrets.KeyringUnavailable:
+        return Check("connections", True,
+                     "not checked: the keyring is unavailable (see the keyring check)",
+                     level="info")
+    results = [_salesforce_alive(profile), _stripe_alive(profile)]
+    ok = all(r[0] for r in results)
+    return Check("connections", ok, "; ".join(r[1] for r in results),
+                 " ".join(r[2] for r in results if r[2]))

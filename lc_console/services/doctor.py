@@ -132,6 +132,20 @@ def check_installed_schema(profile: str) -> Check:
     return schema_check(profile)
 
 
+def check_callback_port(profile: str) -> Check:
+    from lc_console.services.connect import callback_port_check
+
+    result: Check = callback_port_check(profile)
+    return result
+
+
+def check_connections(profile: str) -> Check:
+    from lc_console.services.connect import connections_check
+
+    result: Check = connections_check(profile)
+    return result
+
+
 CHECKS: list[Callable[[str], Check]] = [
     check_versions,
     check_settings,
@@ -141,6 +155,8 @@ CHECKS: list[Callable[[str], Check]] = [
     check_terminal,
     check_tls,
     check_installed_schema,
+    check_callback_port,
+    check_connections,
 ]
 
 
