@@ -321,3 +321,27 @@ def test_field_without_security_is_not_found(sandbox: SalesforceSandbox, tmp_pat
     sf = client(sandbox)
     with pytest.raises(SalesforceOperationError, match="Field name not found : Hidden__c"):
         sf.bulk2.Contact.insert(write(tmp_path, "LastName,Hidden__c\nA,x\n"), wait=0.05)
+
+
+def test_parent_by_external_id_in_a_relationship_column(sandbox: SalesforceSandbox, tmp_path: Path):
+    org = sandbox.org
+    org.upsert_field("Account", FieldDef("LostChurn_Stripe_Customer_ID__c", "string", length=64,
+                                         external_id=True, custom=True))
+    ps = org.schema.permission_set("LC")
+    ps.field_permissions["Account.LostChurn_Stripe_Customer_ID__c"] = FieldPermission(True, True)
+    org.upsert_permission_set(ps)
+    account = org.insert("Account", {"Name": "Acme", "LostChurn_Stripe_Customer_ID__c": "cus_1"},
+                         org.system).id
+    sf = client(sandbox)
+    path = write(tmp_path, "LostChurn_ID__c,LastName,Account.LostChurn_Stripe_Customer_ID__c\n"
+                           "C-1,Ng,cus_1\nC-2,Lee,cus_404\n")
+    [result] = sf.bulk2.Contact.upsert(path, external_id_field="LostChurn_ID__c", wait=0.05)
+    assert result["numberRecordsFailed"] == 1
+    assert contacts(sandbox)["C-1"]["AccountId"] == account
+    failed = list(csv.DictReader(io.StringIO(sf.bulk2.Contact.get_failed_records(result["job_id"]))))
+    assert failed[0]["sf__Error"] == ("INVALID_FIELD:Foreign key external ID: cus_404 not found for "
+                                      "field LostChurn_Stripe_Customer_ID__c in entity Account:AccountId --")
+    # #N/A in a relationship column clears the lookup
+    path = write(tmp_path, "LostChurn_ID__c,Account.LostChurn_Stripe_Customer_ID__c\nC-1,#N/A\n")
+    sf.bulk2.Contact.upsert(path, external_id_field="LostChurn_ID__c", wait=0.05)
+    assert contacts(sandbox)["C-1"]["AccountId"] is None
