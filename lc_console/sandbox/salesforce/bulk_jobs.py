@@ -228,7 +228,7 @@ class BulkJobs:
                 job.state = "Failed"
         finally:
             with self.lock:
-                job.processing_ms += int((time.perf_counter() - started) * 1000)
+                job.processing_ms = int((time.perf_counter() - started) * 1000)
                 job.modified = self.org.clock.now()
                 if job.state == "InProgress":
                     job.state = "JobComplete"
