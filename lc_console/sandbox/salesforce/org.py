@@ -137,7 +137,7 @@ class Table:
     by `slots` (field name -> index). Indexes map a normalised value to an id (or a list of ids)
     for unique / external-id / idLookup fields."""
 
-    __slots__ = ("name", "slots", "rows", "indexes", "next_slot")
+    __slots__ = ("name", "slots", "rows", "indexes", "next_slot", "schema_key")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -145,6 +145,7 @@ class Table:
         self.rows: dict[str, list[Any]] = {}
         self.indexes: dict[str, dict[Any, Any]] = {}
         self.next_slot = 0
+        self.schema_key: tuple[int, int] = (0, -1)  # (id(schema), version) it was synced with
 
     def slot(self, field_name: str) -> int:
         s = self.slots.get(field_name)
@@ -189,6 +190,15 @@ class Table:
         if cur is None:
             return []
         return [cur] if isinstance(cur, str) else list(cur)
+
+
+@dataclass(slots=True)
+class _Plan:
+    required: list[str]
+    defaults: dict[str, Any]
+    unique: frozenset[str]
+    has_owner: bool
+    auto_number: FieldDef | None
 
 
 class _Tx:
@@ -238,6 +248,7 @@ class Org:
         self._access_cache: dict[str, tuple[int, Access]] = {}
         self._access_epoch = 0
         self._tx_local = threading.local()
+        self._plans: dict[str, tuple[tuple[int, int], _Plan]] = {}
         self._replay_id = 0
         self.admin_id = ""
         self.dirty = False
@@ -440,6 +451,9 @@ class Org:
     # -- tables ---------------------------------------------------------------------------------
     def _table(self, obj: SObjectDef) -> Table:
         table = self.tables.get(obj.name)
+        key = (id(self.schema), self.schema.version)
+        if table is not None and table.schema_key == key:
+            return table
         if table is None:
             table = self.tables[obj.name] = Table(obj.name)
             for f in obj.fields.values():
@@ -451,7 +465,33 @@ class Org:
                 for rid, row in table.rows.items():
                     if s < len(row) and row[s] is not None and not self._deleted(table, row):
                         table.index_add(f.name, vals.index_key(f, row[s]), rid)
+        table.schema_key = key
         return table
+
+    def _plan(self, obj: SObjectDef) -> _Plan:
+        """Per-object facts the DML hot path needs, cached until the schema changes."""
+        key = (id(self.schema), self.schema.version)
+        cached = self._plans.get(obj.name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        defaults: dict[str, Any] = {}
+        for f in obj.fields.values():
+            if f.type == "boolean" and f.createable:
+                defaults[f.name] = bool(f.default_value)
+            elif f.type == "picklist" and f.createable:
+                d = next((p.value for p in f.picklist_values if p.default and p.active), None)
+                if d is not None:
+                    defaults[f.name] = d
+        name_field = obj.field("Name")
+        plan = _Plan(
+            required=[f.name for f in obj.fields.values() if f.required],
+            defaults=defaults,
+            unique=frozenset(f.name for f in obj.fields.values() if f.unique),
+            has_owner=obj.field("OwnerId") is not None,
+            auto_number=name_field if name_field is not None and name_field.auto_number else None,
+        )
+        self._plans[obj.name] = (key, plan)
+        return plan
 
     def table(self, name: str) -> Table:
         """The record table of an object (read it under `org.lock`)."""
@@ -832,7 +872,7 @@ class Org:
             return self._publish(obj, stored, uid, now, result)
         table = self._table(obj)
         self._defaults(obj, table, stored, uid, now)
-        missing = [f.name for f in obj.fields.values() if f.required and stored.get(f.name) is None]
+        missing = [n for n in self._plan(obj).required if stored.get(n) is None]
         if missing:
             result.errors.append(ApiError("REQUIRED_FIELD_MISSING",
                                           f"Required fields are missing: [{', '.join(missing)}]",
@@ -1077,16 +1117,11 @@ class Org:
 
     def _defaults(self, obj: SObjectDef, table: Table, stored: dict[str, Any], uid: str,
                   now: int) -> None:  # fmt: skip
-        for f in obj.fields.values():
-            if f.name in stored:
-                continue
-            if f.type == "boolean" and f.createable:
-                stored[f.name] = bool(f.default_value)
-            elif f.type == "picklist" and f.createable:
-                default = next((p.value for p in f.picklist_values if p.default and p.active), None)
-                if default is not None:
-                    stored[f.name] = default
-        if obj.field("OwnerId") is not None and stored.get("OwnerId") is None:
+        plan = self._plan(obj)
+        for name, v in plan.defaults.items():
+            if name not in stored:
+                stored[name] = v
+        if plan.has_owner and stored.get("OwnerId") is None:
             stored["OwnerId"] = uid
         for name, v in (("CreatedDate", now), ("LastModifiedDate", now), ("SystemModstamp", now),
                         ("CreatedById", uid), ("LastModifiedById", uid)):  # fmt: skip
@@ -1094,8 +1129,8 @@ class Org:
                 stored[name] = v
         if "IsDeleted" in table.slots:
             stored["IsDeleted"] = False
-        name_field = obj.field("Name")
-        if name_field is not None and name_field.auto_number:
+        name_field = plan.auto_number
+        if name_field is not None:
             stored["Name"] = _auto_number(name_field.display_format or "{0}", obj.auto_number_next)
             obj.auto_number_next += 1
         self._derived(obj, stored, stored)
@@ -1120,10 +1155,11 @@ class Org:
 
     def _check_unique(self, obj: SObjectDef, table: Table, rid: str,
                       stored: dict[str, Any]) -> ApiError | None:  # fmt: skip
+        unique = self._plan(obj).unique
         for name, v in stored.items():
-            f = obj.fields.get(name)
-            if f is None or not f.unique or v is None:
+            if name not in unique or v is None:
                 continue
+            f = obj.fields[name]
             for other in table.index_lookup(f.name, vals.index_key(f, v)):
                 if other != rid:
                     return ApiError(
@@ -1518,6 +1554,7 @@ class Org:
         org._access_cache = {}
         org._access_epoch = 0
         org._tx_local = threading.local()
+        org._plans = {}
         org._replay_id = data.get("replay_id", 0)
         org.admin_id = data["admin_id"]
         org.dirty = False
