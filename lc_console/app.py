@@ -20,6 +20,7 @@ from lc_console.screens.base import ConsoleScreen
 from lc_console.screens.doctor import DoctorScreen
 from lc_console.screens.help import HelpScreen, help_rows
 from lc_console.screens.home import HomeScreen
+from lc_console.screens.install import InstallScreen
 from lc_console.screens.settings_error import (
     SettingsBroken,
     SettingsErrorScreen,
@@ -29,12 +30,14 @@ from lc_console.settings import Settings, SettingsError
 
 HOME = "home"
 DOCTOR = "doctor"
+INSTALL = "install"
 SETTINGS_ERROR = "settings-error"
 
 # Screens reachable by key and from the palette: mode -> (title, what it shows).
 PLACES: dict[str, tuple[str, str]] = {
     HOME: ("Home", "Connections, install and sync state, and what to do next"),
     DOCTOR: ("Doctor", "Check versions, paths, keyring, terminal and TLS, with fixes"),
+    INSTALL: ("Install", "Plan, install, repair or remove the LostChurn objects and fields"),
 }
 
 # Built-in palette commands kept next to ours (ours replace Theme, Keys and Quit).
@@ -49,6 +52,7 @@ class ConsoleApp(App[None]):
                 tooltip="List the keys that work here", id="app.help"),
         Binding("h", f"open('{HOME}')", "Home", tooltip=PLACES[HOME][1], id="app.home"),
         Binding("d", f"open('{DOCTOR}')", "Doctor", tooltip=PLACES[DOCTOR][1], id="app.doctor"),
+        Binding("i", f"open('{INSTALL}')", "Install", tooltip=PLACES[INSTALL][1], id="app.install"),
         Binding("t", "toggle_theme", "Theme", tooltip="Switch between the dark and light theme",
                 id="app.theme"),
         Binding("q", "quit", "Quit", tooltip="Quit lc-console", id="app.quit"),
@@ -70,6 +74,7 @@ class ConsoleApp(App[None]):
         factories: dict[str, Callable[[], Screen[None]]] = {
             HOME: partial(HomeScreen, profile),
             DOCTOR: partial(DoctorScreen, profile),
+            INSTALL: partial(InstallScreen, profile),
         }
         for name, factory in factories.items():
             self.add_mode(name, factory)
@@ -109,11 +114,12 @@ class ConsoleApp(App[None]):
     def action_open(self, mode: str) -> None:
         self.switch_mode(mode)
 
-    def _can_open(self, mode: str, screen: Screen[object]) -> bool | None:
-        """Whether `mode` can be opened from `screen`: None when it is the current one."""
+    def _can_open(self, mode: str, screen: Screen[object]) -> bool:
+        """Whether `mode` can be opened from `screen` (not the one already shown: its key
+        would only take room in the footer)."""
         if screen.is_modal or (mode == HOME and self.settings_error is not None):
             return False
-        return None if mode == self.current_mode else True
+        return mode != self.current_mode
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "open" and parameters:

@@ -6,7 +6,9 @@ import logging
 from pathlib import Path
 from typing import ClassVar
 
+from textual import events
 from textual.screen import Screen
+from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 log = logging.getLogger(__name__)
@@ -26,11 +28,23 @@ class ConsoleScreen(Screen[None]):
     in help) and run blocking work with @work(thread=True, exit_on_error=False)."""
 
     SCREEN_NAME: ClassVar[str] = ""
+    # Below this width the footer drops its padding so every key still fits (80x24 terminals).
+    COMPACT_FOOTER_BELOW: ClassVar[int] = 100
 
     def __init__(self, profile: str) -> None:
         super().__init__()
         self.profile = profile
         self.sub_title = f"{self.SCREEN_NAME} · profile {profile}"
+
+    def _fit_footer(self, width: int) -> None:
+        for footer in self.query(Footer):
+            footer.compact = width < self.COMPACT_FOOTER_BELOW
+
+    def on_mount(self) -> None:
+        self._fit_footer(self.app.size.width)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_footer(event.size.width)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # One place for a worker that crashed: say so instead of failing silently. Workers
