@@ -227,6 +227,7 @@ class CallbackServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
+        self._close_lock = threading.Lock()
 
     @property
     def redirect_uri(self) -> str:
@@ -252,11 +253,14 @@ class CallbackServer:
         self._thread.start()
 
     def cancel(self) -> None:
-        """Thread-safe: makes wait() raise CallbackCancelled."""
+        """Thread-safe: makes wait() raise CallbackCancelled and frees the port."""
         self._cancel.set()
+        self.close()
 
     def wait(self, cancel: threading.Event | None = None) -> str:
         """Block until the one answer arrives; returns the authorization code."""
+        if self._cancel.is_set():
+            raise CallbackCancelled()
         if self._server is None:
             raise RuntimeError("start() the callback server first")
         deadline = time.monotonic() + self.timeout
@@ -275,13 +279,14 @@ class CallbackServer:
             self.close()
 
     def close(self) -> None:
-        server, self._server = self._server, None
+        with self._close_lock:
+            server, self._server = self._server, None
+            thread, self._thread = self._thread, None
         if server is not None:
             server.shutdown()
             server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if thread is not None:
+            thread.join(timeout=5)
 
     def __enter__(self) -> CallbackServer:
         self.start()

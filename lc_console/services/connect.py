@@ -9,11 +9,14 @@ every read permission checked out.
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_plus
 
 import httpx
 from simple_salesforce.exceptions import SalesforceError
@@ -145,7 +148,7 @@ def describe_error(exc: BaseException, *, redirect_uri: str = "") -> UserMessage
                            suggested_port=exc.alternatives[0] if exc.alternatives else None)
     if isinstance(exc, cb.CallbackTimeout):
         minutes = exc.seconds / 60
-        span = f"{minutes:.0f} minutes" if minutes >= 1 else f"{exc.seconds:.0f} seconds"
+        span = f"{minutes:g} minutes" if minutes >= 1 else f"{exc.seconds:g} seconds"
         return UserMessage(f"No answer from the browser within {span}.",
                            f"The sign-in was not finished in time. {NOTHING_STORED}",
                            "Connect again and finish the sign-in in the browser; on a machine "
@@ -376,6 +379,9 @@ def _http(profile: str) -> httpx.Client:
     return net.http_client(settings.load(profile).tls.ca_bundle)
 
 
+_ERROR_IN_PAGE = re.compile(r"error=([A-Za-z_-]+)(?:&error_description=([^<&\n]*))?")
+
+
 def preflight_authorize(profile: str, url: str) -> None:
     """Ask the authorize endpoint before the browser does: an unknown client id, a callback
     URL missing from the app or a blocked app show up as an error redirect, which the console
@@ -400,6 +406,14 @@ def preflight_authorize(profile: str, url: str) -> None:
         if isinstance(body, dict):
             error = str(body.get("error") or "")
             description = str(body.get("error_description") or "")
+        if not error:
+            # Salesforce's error page spells it out as text:
+            # "error=redirect_uri_mismatch&error_description=redirect_uri%20must%20match..."
+            text = html.unescape(resp.text)
+            m = _ERROR_IN_PAGE.search(text)
+            if m:
+                error = m.group(1)
+                description = unquote_plus(m.group(2) or "").strip()
         error = error or f"http_{resp.status_code}"
     if error and error not in ("access_denied", "login_required"):
         raise cb.AuthorizationFailed(error, description)
