@@ -50,16 +50,15 @@ class MalformedIdError(ValueError):
     """The string is not a 15/18-char Salesforce id (or its suffix does not decode)."""
 
 
+_UPPER_BITS = str.maketrans({c: "1" if "A" <= c <= "Z" else "0" for c in _ALNUM62})
+
+
 def suffix(id15: str) -> str:
-    """The 3-char case-encoding suffix of a 15-char id."""
-    out = []
-    for chunk in range(3):
-        bits = 0
-        for i, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= ch <= "Z":
-                bits |= 1 << i
-        out.append(_SUFFIX[bits])
-    return "".join(out)
+    """The 3-char case-encoding suffix of a 15-char id: per 5-char chunk, bit i set when char
+    i is an upper-case letter, mapped onto A-Z0-5."""
+    bits = id15.translate(_UPPER_BITS)
+    return (_SUFFIX[int(bits[4::-1], 2)] + _SUFFIX[int(bits[9:4:-1], 2)]
+            + _SUFFIX[int(bits[14:9:-1], 2)])  # fmt: skip
 
 
 def to18(id15: str) -> str:
@@ -77,6 +76,8 @@ def normalize(value: str) -> str:
         raise MalformedIdError(f"malformed id {value}")
     if len(value) == 15:
         return to18(value)
+    if value[15:] == suffix(value[:15]):  # already canonical (the common case)
+        return value
     head, tail = value[:15], value[15:].upper()
     chars = []
     for chunk in range(3):

@@ -891,9 +891,11 @@ class Org:
         if obj.name.endswith("__c") and stored.get("Name") is None and obj.field("Name"):
             stored["Name"] = rid
         row: list[Any] = [None] * table.next_slot
+        slots = table.slots
         for key, v in stored.items():
-            s = table.slot(key)
-            if s >= len(row):
+            s = slots.get(key)
+            if s is None:
+                s = table.slot(key)
                 row.extend([None] * (s + 1 - len(row)))
             row[s] = v
         table.rows[rid] = row
@@ -1072,6 +1074,15 @@ class Org:
         return out
 
     def _check_reference(self, f: FieldDef, value: str) -> str:
+        for t in f.reference_to:  # fast path: an exact 18-char id of a live record
+            obj = self.schema.get(t)
+            table = self.tables.get(obj.name) if obj is not None else None
+            if table is not None and value in table.rows:
+                row = table.rows[value]
+                if self._deleted(table, row):
+                    raise ApiError("ENTITY_IS_DELETED", "entity is deleted", [f.name])
+                # return the parent's own id string: one object shared by every child record
+                return row[table.slots["Id"]]  # type: ignore[no-any-return]
         rid = ids.try_normalize(value)
         if rid is None:
             raise ApiError("MALFORMED_ID", f"{f.label}: id value of incorrect type: {value}", [f.name])

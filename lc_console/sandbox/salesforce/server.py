@@ -18,6 +18,8 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from email.utils import formatdate
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -220,6 +222,18 @@ def dispatch(app: App, req: Request) -> tuple[Response, int, str | None]:
 # -- HTTP plumbing ----------------------------------------------------------------------------------
 
 
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+_date_cache: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True))
+    return _date_cache[1]
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "SFDC"
@@ -276,21 +290,20 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        self.send_response(resp.status)
+        # one write per response: status line, headers and body in a single TLS record
+        lines = [f"HTTP/1.1 {resp.status} {_REASONS.get(resp.status, 'Unknown')}",
+                 "Server: SFDC", f"Date: {_http_date()}"]  # fmt: skip
         if resp.content_type:
-            self.send_header("Content-Type", resp.content_type)
-        for k, v in resp.headers:
-            self.send_header(k, v)
+            lines.append(f"Content-Type: {resp.content_type}")
+        lines.extend(f"{k}: {v}" for k, v in resp.headers)
         if counted or (req.session is not None and resp.header("Sforce-Limit-Info") is None):
-            self.send_header("Sforce-Limit-Info", app.org.usage.header())
-        payload = b"" if self.command == "HEAD" else resp.body
-        self.send_header("Content-Length", str(len(resp.body)))
-        if resp.close or app.stopping.is_set():
-            self.send_header("Connection", "close")
+            lines.append(f"Sforce-Limit-Info: {app.org.usage.header()}")
+        lines.append(f"Content-Length: {len(resp.body)}")
+        if resp.close or app.stopping.is_set() or self.close_connection:
+            lines.append("Connection: close")
             self.close_connection = True
-        self.end_headers()
-        if payload:
-            self.wfile.write(payload)
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        self.wfile.write(head if self.command == "HEAD" else head + resp.body)
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _serve
 

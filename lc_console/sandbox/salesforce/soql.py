@@ -723,9 +723,7 @@ class Executor:
                 continue
             out.extend(self.table.index_lookup(f.name, vals.index_key(f, stored)))
         if len(out) > 1:
-            order = {rid: i for i, rid in enumerate(self.table.rows)} if len(out) > 64 else None
-            if order is not None:
-                out.sort(key=lambda r: order.get(r, 0))
+            out.sort()  # ids grow with creation: id order is insertion order, as a scan gives
         return out
 
     def run(self) -> list[tuple[str, list[Any]]]:
