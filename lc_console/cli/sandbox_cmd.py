@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from lc_console.cli import sandbox_stripe
 from lc_console.cli.common import add_command, fail
 
 
@@ -119,6 +120,8 @@ def _salesforce_describe(info: dict[str, Any]) -> list[str]:
 SERVICES: dict[str, Service] = {
     "salesforce": Service("salesforce", "run a local emulator of a Salesforce org (HTTPS)",
                           _salesforce_arguments, _salesforce_start, _salesforce_describe),  # fmt: skip
+    "stripe": Service("stripe", "run a local emulator of a Stripe account with a billing history",
+                      sandbox_stripe.add_arguments, sandbox_stripe.start, sandbox_stripe.describe),  # fmt: skip
 }
 
 

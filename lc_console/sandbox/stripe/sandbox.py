@@ -202,7 +202,9 @@ class StripeSandbox:
         return f"http://{self.host}:{self.port}"
 
     def info(self) -> dict[str, Any]:
-        return {"url": self.url, "keys": dict(self.keys)}
+        return {"url": self.url, "keys": dict(self.keys), "live_keys": dict(self.live_keys),
+                "scenario": self.config.scenario, "api_version": self.test.default_version,
+                "resumed": self.resumed}
 
     # -- generation and keys -----------------------------------------------------------------
     def _generate(self) -> None:

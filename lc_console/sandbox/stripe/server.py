@@ -17,9 +17,10 @@ AdminHandler = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "nginx"
-    sys_version = ""
     server: SandboxHTTPServer
+
+    def version_string(self) -> str:
+        return "nginx"  # what api.stripe.com answers with
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         self._dispatch("GET")
