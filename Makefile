@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 # Debian packages the tests need: a real Secret Service (gnome-keyring on D-Bus) and a real
-# headless browser for the OAuth login test.
-SYS_PKGS := gnome-keyring dbus dbus-bin chromium chromium-driver
+# headless browser for the OAuth login test (certutil from libnss3-tools makes it trust the
+# Salesforce sandbox CA, so certificate checks stay on).
+SYS_PKGS := gnome-keyring dbus dbus-bin chromium chromium-driver libnss3-tools
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint sysdeps venv bench snapshot-update clean
