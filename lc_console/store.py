@@ -353,7 +353,11 @@ class Store:
         self._connections: dict[int, sqlite3.Connection] = {}
         self._closed = False
         self._create_private_file()
-        self._migrate(self._conn())
+        try:
+            self._migrate(self._conn())
+        except BaseException:
+            self.close()
+            raise
 
     @classmethod
     def for_profile(cls, profile: str) -> Store:
@@ -436,8 +440,9 @@ class Store:
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        """Several reads that see one consistent state (a read transaction). It never
-        blocks the writer: WAL readers keep seeing the snapshot they started with."""
+        """Several reads that see one consistent state (a read-only transaction: do not
+        write inside it). It never blocks the writer: a WAL reader keeps the snapshot it
+        started with."""
         conn = self._conn()
         if self._local.depth or conn.in_transaction:
             yield
