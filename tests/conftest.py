@@ -88,3 +88,13 @@ def salesforce_sandbox() -> Iterator[object]:
 
     with SalesforceSandbox() as sandbox:
         yield sandbox
+
+
+@pytest.fixture
+def stripe_sandbox() -> Iterator[object]:
+    """A running local Stripe account emulator (lc_console.sandbox.stripe), `small` scenario,
+    seed 1, on a free port; `.url`, `.keys["secret" | "restricted" | "restricted_missing"]`."""
+    from lc_console.sandbox.stripe import StripeSandbox
+
+    with StripeSandbox(scenario="small", seed=1) as sandbox:
+        yield sandbox

@@ -257,6 +257,9 @@ def fixture_errors(obj: dict[str, Any], fixture: dict[str, Any] | None = None,
         value = obj[key]
         if expected is None or value is None:
             continue
+        if isinstance(expected, str) and isinstance(value, dict) and "object" in value:
+            errors += fixture_errors(value, where=f"{where}.{key}")  # an expanded id
+            continue
         if _kind(expected) != _kind(value):
             errors.append(f"{where}.{key}: {_kind(value)} where the fixture has {_kind(expected)}")
         elif isinstance(expected, dict) and "object" not in expected and "object" not in value:
@@ -291,3 +294,58 @@ def list_errors(page: dict[str, Any], url_prefix: str) -> list[str]:
     if not str(page.get("url", "")).startswith(url_prefix):
         errors.append(f"url {page.get('url')!r} does not start with {url_prefix}")
     return errors
+
+
+# -- whole responses --------------------------------------------------------------------------
+# Fields that left (or moved within) each object in 2025-03-31.basil: never in older shapes'
+# counterpart, never in current shapes.
+BASIL_ONLY = {"invoice": {"parent", "payments", "amount_overpaid", "total_taxes"}}
+PRE_BASIL_ONLY = {"invoice": {"paid", "charge", "payment_intent", "subscription", "discount",
+                              "total_tax_amounts"},
+                  "subscription": {"current_period_start", "current_period_end", "discount"},
+                  "charge": {"invoice"}, "payment_intent": {"invoice"}}
+
+
+def is_legacy(version: str) -> bool:
+    return version[:10] < "2025-03-31"
+
+
+def object_errors(obj: dict[str, Any], version: str) -> list[str]:
+    """Every check that applies to one object rendered in `version` (recursing into events)."""
+    object_type = obj.get("object", "?")
+    if is_legacy(version):
+        errors = openapi_errors(obj, schema=object_type)
+        if version[:10] >= "2022-11-15":
+            # The spec is 2020-08-27's: 2022-11-15 made Charge.refunds includable.
+            errors = [e for e in errors if "'refunds' is a required property" not in e]
+        errors += [f"{object_type}.{k}: a basil field in a {version} object"
+                   for k in BASIL_ONLY.get(object_type, set()) if k in obj]
+        if object_type == "subscription":
+            errors += [f"subscription.items: current_period_* on an item in {version}"
+                       for item in obj["items"]["data"] if "current_period_end" in item]
+            if "current_period_end" not in obj:
+                errors.append("subscription.current_period_end missing before basil")
+    else:
+        errors = current_shape_errors(obj)
+        errors += [f"{object_type}.{k}: a pre-basil field in a {version} object"
+                   for k in PRE_BASIL_ONLY.get(object_type, set()) if k in obj]
+    if object_type == "event":
+        data = obj["data"]
+        errors += object_errors(data["object"], obj["api_version"])
+        if not obj["type"].endswith(".updated") and "previous_attributes" in data:
+            errors.append(f"event {obj['id']}: previous_attributes on {obj['type']}")
+        if obj["type"].endswith(".updated") and "previous_attributes" not in data:
+            errors.append(f"event {obj['id']}: no previous_attributes on {obj['type']}")
+    return errors
+
+
+def response_errors(body: dict[str, Any], version: str, url_prefix: str | None = None) -> list[str]:
+    """Checks of one API response body (an object or a list) rendered in `version`."""
+    if body.get("object") == "list":
+        errors = list_errors(body, url_prefix or "/v1/")
+        if is_legacy(version) and url_prefix in _spec()["paths"]:
+            errors += openapi_errors({**body, "data": []}, path=url_prefix)
+        for item in body["data"]:
+            errors += object_errors(item, version)
+        return errors
+    return object_errors(body, version)
