@@ -538,3 +538,50 @@ def test_doctor_checks(sb: Any) -> None:
     check = doctor.check_connections(PROFILE)
     assert not check.ok and "has expired" in check.detail
     assert "lc-console connect salesforce" in check.fix
+
+
+# --- the screen, end to end ---------------------------------------------------------------------
+
+
+async def test_screen_connects_against_the_sandbox(sb: Any) -> None:
+    from textual.widgets import Button, ContentSwitcher, Input, RadioButton, RadioSet
+
+    from lc_console.app import make_app
+    from lc_console.screens.connect_salesforce import ConnectSalesforceScreen
+
+    app = make_app(PROFILE)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("c")  # from home
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ConnectSalesforceScreen)
+        list(screen.query_one("#env", RadioSet).query(RadioButton))[2].value = True
+        await pilot.pause()
+        screen.query_one("#domain", Input).value = sb.url
+        screen.query_one("#client-id", Input).value = sb.client_id
+        list(screen.query_one("#method", RadioSet).query(RadioButton))[1].value = True
+        await pilot.pause()
+        screen.query_one("#connect", Button).press()
+
+        def current() -> str:
+            return str(screen.query_one("#steps", ContentSwitcher).current)
+
+        for _ in range(500):
+            await pilot.pause(0.02)
+            if current() == "step-waiting":
+                break
+        assert current() == "step-waiting"
+        url = screen._login.authorize_url
+        browser = Browser(sb)
+        t = threading.Thread(target=browser.sign_in, args=(url,))
+        t.start()
+        for _ in range(500):
+            await pilot.pause(0.02)
+            if current() != "step-waiting":
+                break
+        t.join()
+        assert current() == "step-connected"
+        assert secrets.get(PROFILE, SecretKind.SALESFORCE_REFRESH_TOKEN)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConnectSalesforceScreen)
