@@ -20,7 +20,6 @@ from lc_console.screens.base import ConsoleScreen
 from lc_console.screens.doctor import DoctorScreen
 from lc_console.screens.help import HelpScreen, help_rows
 from lc_console.screens.home import HomeScreen
-from lc_console.screens.install import InstallScreen
 from lc_console.screens.settings_error import (
     SettingsBroken,
     SettingsErrorScreen,
@@ -47,14 +46,19 @@ _KEPT_SYSTEM_COMMANDS = {"Screenshot", "Maximize", "Minimize"}
 class ConsoleApp(App[None]):
     TITLE = "lc-console"
     CSS_PATH = themes.stylesheets()
+    # The footer shows the current screen's own keys, the way home, help and quit; the other
+    # places and the theme are in help (?) and the palette, so that 80 columns stay enough
+    # as screens are added.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark,f1", "help", "Help",
                 tooltip="List the keys that work here", id="app.help"),
         Binding("h", f"open('{HOME}')", "Home", tooltip=PLACES[HOME][1], id="app.home"),
-        Binding("d", f"open('{DOCTOR}')", "Doctor", tooltip=PLACES[DOCTOR][1], id="app.doctor"),
-        Binding("i", f"open('{INSTALL}')", "Install", tooltip=PLACES[INSTALL][1], id="app.install"),
+        Binding("d", f"open('{DOCTOR}')", "Doctor", tooltip=PLACES[DOCTOR][1], id="app.doctor",
+                show=False),
+        Binding("i", f"open('{INSTALL}')", "Install", tooltip=PLACES[INSTALL][1],
+                id="app.install", show=False),
         Binding("t", "toggle_theme", "Theme", tooltip="Switch between the dark and light theme",
-                id="app.theme"),
+                id="app.theme", show=False),
         Binding("q", "quit", "Quit", tooltip="Quit lc-console", id="app.quit"),
     ]
 
@@ -74,7 +78,7 @@ class ConsoleApp(App[None]):
         factories: dict[str, Callable[[], Screen[None]]] = {
             HOME: partial(HomeScreen, profile),
             DOCTOR: partial(DoctorScreen, profile),
-            INSTALL: partial(InstallScreen, profile),
+            INSTALL: partial(_install_screen, profile),
         }
         for name, factory in factories.items():
             self.add_mode(name, factory)
@@ -184,6 +188,14 @@ class ConsoleApp(App[None]):
         for command in super().get_system_commands(screen):
             if command.title in _KEPT_SYSTEM_COMMANDS:
                 yield command
+
+
+def _install_screen(profile: str) -> Screen[None]:
+    # Imported when first opened: it pulls in the Salesforce clients, which would slow the
+    # console's first frame.
+    from lc_console.screens.install import InstallScreen
+
+    return InstallScreen(profile)
 
 
 def make_app(profile: str, *, mode: str = HOME) -> ConsoleApp:

@@ -28,8 +28,9 @@ class ConsoleScreen(Screen[None]):
     in help) and run blocking work with @work(thread=True, exit_on_error=False)."""
 
     SCREEN_NAME: ClassVar[str] = ""
-    # Below this width the footer drops its padding so every key still fits (80x24 terminals).
-    COMPACT_FOOTER_BELOW: ClassVar[int] = 100
+    # Below this width the footer drops its padding so that every key still fits on 80x24
+    # terminals. 0 keeps Textual's spacing; screens with many keys set it (Home uses 100).
+    COMPACT_FOOTER_BELOW: ClassVar[int] = 0
 
     def __init__(self, profile: str) -> None:
         super().__init__()

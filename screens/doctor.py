@@ -62,6 +62,7 @@ class DoctorReport(Widget):
 
 class DoctorScreen(ConsoleScreen):
     SCREEN_NAME = "Doctor"
+    COMPACT_FOOTER_BELOW = 100
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "rerun", "Run again", tooltip="Run every check again", id="doctor.rerun"),
     ]

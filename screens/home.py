@@ -116,6 +116,7 @@ class Dashboard(Widget):
 
 class HomeScreen(ConsoleScreen):
     SCREEN_NAME = "Home"
+    COMPACT_FOOTER_BELOW = 100
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh", tooltip="Read the settings and the keyring again",
                 id="home.refresh"),

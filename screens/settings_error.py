@@ -110,6 +110,7 @@ class ErrorDetails(Widget):
 
 class SettingsErrorScreen(ConsoleScreen):
     SCREEN_NAME = "Settings error"
+    COMPACT_FOOTER_BELOW = 100
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "edit", "Edit file", tooltip="Open the settings file in $VISUAL / $EDITOR",
                 id="settings_error.edit"),
