@@ -45,7 +45,7 @@ class ConfirmOrgName(ModalScreen[bool]):
                 yield Button("Cancel", id="confirm-no")
 
     def on_mount(self) -> None:
-        self.query_one(Input).cursor_blink = False
+        self._error("")
         self.query_one(Input).focus()
 
     def matches(self, text: str) -> bool:
@@ -54,15 +54,19 @@ class ConfirmOrgName(ModalScreen[bool]):
     @on(Input.Changed, "#confirm-input")
     def _changed(self, event: Input.Changed) -> None:
         self.query_one("#confirm-yes", Button).disabled = not self.matches(event.value)
-        self.query_one("#confirm-error", Static).update("")
+        self._error("")
 
     @on(Input.Submitted, "#confirm-input")
     def _submitted(self, event: Input.Submitted) -> None:
         if self.matches(event.value):
             self.dismiss(True)
         else:
-            self.query_one("#confirm-error", Static).update(
-                f"That is not the org name. Type {self.org_name} exactly, or press esc.")
+            self._error(f"That is not the org name. Type {self.org_name} exactly, or press esc.")
+
+    def _error(self, text: str) -> None:
+        error = self.query_one("#confirm-error", Static)
+        error.update(text)
+        error.display = bool(text)
 
     @on(Button.Pressed, "#confirm-yes")
     def _yes(self) -> None:

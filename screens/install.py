@@ -19,10 +19,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Static
+from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
-from lc_console.salesforce.schema_diff import Plan, PlanItem, Status
+from lc_console.salesforce.schema_diff import Kind, Plan, PlanItem, Status
 from lc_console.screens.base import ConsoleScreen
 from lc_console.screens.confirm_org_name import ConfirmOrgName
 from lc_console.services import install as svc
@@ -39,7 +39,7 @@ STATUS_CELL = {
 INSTALL_PHASES = (Phase.PLAN, Phase.VALIDATE, Phase.DEPLOY, Phase.ASSIGN, Phase.VERIFY)
 REMOVE_PHASES = (Phase.PLAN, Phase.ASSIGN, Phase.REMOVE)
 PHASE_TITLES = {
-    Phase.PLAN: "Read the org's schema",
+    Phase.PLAN: "Plan (read the org)",
     Phase.VALIDATE: "Validate (checkOnly deploy)",
     Phase.DEPLOY: "Deploy",
     Phase.ASSIGN: "Assign the permission set",
@@ -47,6 +47,14 @@ PHASE_TITLES = {
     Phase.REMOVE: "Destructive deploy",
 }
 REMOVE_TITLES = {Phase.ASSIGN: "Remove permission set assignments"}
+
+
+# Short kind names for the table (the detail pane below it names the kind in full).
+SHORT_KIND = {
+    Kind.OBJECT: "Object", Kind.EVENT: "Event", Kind.FIELD: "Field",
+    Kind.BUSINESS_PROCESS: "Process", Kind.RECORD_TYPE: "Record type",
+    Kind.PERMISSION_SET: "Perm. set", Kind.ASSIGNMENT: "Assignment",
+}
 
 
 def status_cell(status: Status) -> Content:
@@ -90,9 +98,8 @@ class PhaseList(Static):
                 parts.append(Content.styled(f"✓ {title}", "$lc-ok"))
             elif phase == current and not finished:
                 parts.append(Content.styled(f"… {title}", "bold"))
-            elif finished:
-                why = "not needed" if failed is None else "not run"
-                parts.append(Content.styled(f"– {title}: {why}", "$lc-muted"))
+            elif finished and failed is None:
+                parts.append(Content.styled(f"– {title} (not needed)", "$lc-muted"))
             else:
                 parts.append(Content.styled(f"· {title}", "$lc-muted"))
         self.update(Content("\n").join(parts))
@@ -115,6 +122,8 @@ class InstallScreen(ConsoleScreen):
     ]
 
     busy: reactive[bool] = reactive(False, bindings=True)
+    # checkDeployStatus polling: every second at first, slowing to every 5 s.
+    POLL: ClassVar[tuple[float, float]] = (1.0, 5.0)
 
     class ProgressUpdate(Message):
         def __init__(self, progress: svc.Progress) -> None:
@@ -142,26 +151,21 @@ class InstallScreen(ConsoleScreen):
                                                  zebra_stripes=True)
             yield table
             yield Static("", id="install-detail", markup=False)
-            with Horizontal(id="install-run"):
-                with Vertical(id="install-steps") as steps:
-                    steps.border_title = "Steps"
-                    yield PhaseList(id="install-phases")
-                with Vertical(id="install-progress-box") as box:
-                    box.border_title = "Progress"
-                    yield Label("", id="install-progress-text", markup=False)
-                    yield ProgressBar(id="install-progress", show_eta=False)
-            with VerticalScroll(id="install-result") as result:
+            with VerticalScroll(id="install-result", classes="card") as result:
                 result.border_title = "Result"
                 yield Static("", id="install-result-message", markup=False)
                 yield Static("", id="install-result-lines", markup=False)
+            with Horizontal(id="install-run"):
+                with Vertical(id="install-steps", classes="card") as steps:
+                    steps.border_title = "Steps"
+                    yield PhaseList(id="install-phases")
+                with Vertical(id="install-progress-box", classes="card") as box:
+                    box.border_title = "Progress"
+                    yield Static("", id="install-progress-text", markup=False)
+                    yield ProgressBar(id="install-progress", show_eta=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#install-plan", DataTable)
-        table.add_column("Status", key="status", width=11)
-        table.add_column("Kind", key="kind", width=14)
-        table.add_column("Component", key="name")
-        table.add_column("Needs", key="needs")
         self.action_refresh()
 
     def _set_mode(self, mode: str) -> None:
@@ -214,7 +218,8 @@ class InstallScreen(ConsoleScreen):
             target = self.target_factory()
         except Exception as exc:
             return svc.InstallResult(svc.Outcome.ERROR, svc.error_message(exc))
-        return svc.install(target, on_progress=self._post_progress)
+        return svc.install(target, on_progress=self._post_progress, poll_interval=self.POLL[0],
+                           max_poll_interval=self.POLL[1])
 
     @work(thread=True, exclusive=True, group="install", exit_on_error=False,
           description="Counting what removal deletes")
@@ -228,7 +233,8 @@ class InstallScreen(ConsoleScreen):
     @work(thread=True, exclusive=True, group="install", exit_on_error=False,
           description="Removing the LostChurn schema")
     def run_remove(self, target: svc.Target) -> svc.RemoveResult:
-        return svc.remove(target, on_progress=self._post_progress)
+        return svc.remove(target, on_progress=self._post_progress, poll_interval=self.POLL[0],
+                          max_poll_interval=self.POLL[1])
 
     def _post_progress(self, progress: svc.Progress) -> None:
         self.post_message(self.ProgressUpdate(progress))  # thread-safe
@@ -271,9 +277,18 @@ class InstallScreen(ConsoleScreen):
         order = {Status.CONFLICT: 0, Status.DIFFERENT: 1, Status.MISSING: 2, Status.PRESENT: 3}
         self.items = sorted(plan.items, key=lambda i: order[i.status])  # stable: manifest order
         table = self.query_one("#install-plan", DataTable)
-        table.clear()
+        table.clear(columns=True)
+        # Widths from the content: the table may be hidden while it fills, and then never
+        # measures its rows.
+        table.add_column("Status", key="status", width=11)
+        table.add_column("Kind", key="kind", width=11)
+        # Capped so that Needs stays in view at 100 columns; the detail pane has it all.
+        table.add_column("Component", key="name",
+                         width=min(46, max(9, *(len(i.name) for i in self.items))))
+        table.add_column("Needs", key="needs",
+                         width=max(5, *(len(i.expected) for i in self.items)))
         for n, item in enumerate(self.items):
-            table.add_row(status_cell(item.status), Content(item.kind.value),
+            table.add_row(status_cell(item.status), Content(SHORT_KIND[item.kind]),
                           Content(item.name), Content(item.expected), key=str(n))
         if self.items:
             table.move_cursor(row=0)
@@ -300,7 +315,7 @@ class InstallScreen(ConsoleScreen):
         self._phases, self._titles = phases, titles
         self._done, self._current = set(), None
         self._set_mode("-running")
-        self.query_one("#install-progress-text", Label).update("Starting…")
+        self.query_one("#install-progress-text", Static).update("Starting…")
         self.query_one("#install-progress", ProgressBar).update(total=None, progress=0)
         self._render_phases(None)
 
@@ -315,7 +330,7 @@ class InstallScreen(ConsoleScreen):
             self._done.add(self._current)
         self._current = p.phase
         self._render_phases(None)
-        self.query_one("#install-progress-text", Label).update(p.message)
+        self.query_one("#install-progress-text", Static).update(p.message)
         bar = self.query_one("#install-progress", ProgressBar)
         if p.status is not None and p.status.total:
             bar.update(total=p.status.total, progress=p.status.deployed + p.status.errors)

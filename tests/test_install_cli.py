@@ -101,7 +101,7 @@ def test_conflict_exits_1_with_what_to_decide(salesforce_sandbox: Any,
     assert "-> Account.LostChurn_CLV_Tier__c exists as Checkbox; the console needs Picklist" in out
     assert main(["install"]) == 1
     out = capsys.readouterr().out
-    assert "Install stopped: 1 component conflict with what the console needs" in out
+    assert "Install stopped: 1 component conflicts with what the console needs" in out
 
 
 def test_tls_ca_bundle_wins_over_requests_ca_bundle(salesforce_sandbox: Any,

@@ -102,6 +102,11 @@ def target_for_profile(profile: str) -> Target:
                   runner=runner, recovery_stages=stages)
 
 
+def count(n: int, word: str, plural: str = "") -> str:
+    """'1 record', '2 records', '1,200 values'."""
+    return f"{n:,} {word if n == 1 else (plural or word + 's')}"
+
+
 # --- progress -----------------------------------------------------------------------------
 
 
@@ -343,7 +348,7 @@ def _install(sf: Salesforce, target: Target, progress: ProgressFn,
         n = len(the_plan.conflicts)
         return InstallResult(
             Outcome.CONFLICT,
-            f"Install stopped: {n} component{'s' if n > 1 else ''} conflict with what the "
+            f"Install stopped: {count(n, 'component')} conflict{'s' if n == 1 else ''} with what the "
             "console needs, and the console never changes them by itself. Decide what to do "
             "with each (below), then run install again. Nothing was changed.",
             the_plan, issues=[c.detail for c in the_plan.conflicts])
@@ -358,13 +363,13 @@ def _install(sf: Salesforce, target: Target, progress: ProgressFn,
             if phase is Phase.VALIDATE:
                 return InstallResult(
                     Outcome.VALIDATION_FAILED,
-                    f"Validation failed: Salesforce rejected {len(failures)} component"
-                    f"{'s' if len(failures) > 1 else ''}. Nothing was changed.",
+                    f"Validation failed: Salesforce rejected {count(len(failures), 'component')}. "
+                    "Nothing was changed.",
                     the_plan, failures, deploy_id=status.id)
             return InstallResult(
                 Outcome.DEPLOY_FAILED,
-                f"Deploy failed and was rolled back ({len(failures)} component error"
-                f"{'s' if len(failures) > 1 else ''}). Nothing was changed.",
+                f"Deploy failed and was rolled back ({count(len(failures), 'component error')}). "
+                "Nothing was changed.",
                 the_plan, failures, deploy_id=status.id)
 
     if the_plan.assign_permission_set:
@@ -376,8 +381,7 @@ def _install(sf: Salesforce, target: Target, progress: ProgressFn,
     if not checked.ok:
         result.outcome = Outcome.VERIFY_FAILED
         result.issues = checked.issues
-        result.message = (f"Installed, but {len(checked.issues)} check"
-                          f"{'s' if len(checked.issues) > 1 else ''} failed: the console "
+        result.message = (f"Installed, but {count(len(checked.issues), 'check')} failed: the console "
                           "cannot write these yet.")
         return result
     if not needs_deploy and not result.assigned:
@@ -444,9 +448,9 @@ class RemovePreview:
     def summary(self) -> str:
         if self.nothing_installed:
             return "Nothing to remove: no LostChurn component is installed in this org."
-        records = f"{self.records:,} {RECOVERY_OBJECT} record{'' if self.records == 1 else 's'}"
-        values = (f"{self.populated_values:,} values in {self.populated_fields} populated "
-                  f"LostChurn field{'' if self.populated_fields == 1 else 's'} on Contact, "
+        records = count(self.records, f"{RECOVERY_OBJECT} record")
+        values = (f"{count(self.populated_values, 'value')} in "
+                  f"{count(self.populated_fields, 'populated LostChurn field')} on Contact, "
                   "Account and Opportunity")
         text = (f"Removal deletes {records} and {values}, with {self.component_count} "
                 "components. This cannot be undone.")
@@ -458,7 +462,7 @@ class RemovePreview:
         out = [self.summary()]
         for name, n in sorted(self.populated.items()):
             if n:
-                out.append(f"  {name}: {n:,} values")
+                out.append(f"  {name}: {count(n, 'value')}")
         if self.deactivates:
             out.append(record_types_kept(self.deactivates, self.opportunities_with_record_types))
         return out
@@ -578,8 +582,8 @@ def _remove(sf: Salesforce, target: Target, progress: ProgressFn, poll: tuple[fl
     if ComponentType.PERMISSION_SET.value in preview.deletes:
         ids = schema_observe.permission_set_assignment_ids(sf)
         if ids:
-            progress(Progress(Phase.ASSIGN, f"Removing {len(ids)} {PERMISSION_SET} "
-                                            f"assignment{'s' if len(ids) > 1 else ''}"))
+            progress(Progress(Phase.ASSIGN,
+                              f"Removing {count(len(ids), PERMISSION_SET + ' assignment')}"))
         for psa_id in ids:
             sf.PermissionSetAssignment.delete(psa_id)
             unassigned += 1
@@ -589,15 +593,16 @@ def _remove(sf: Salesforce, target: Target, progress: ProgressFn, poll: tuple[fl
                              ignore_warnings=True, phases=(Phase.REMOVE,))
     if not status.success:
         failures = _failures(status)
-        return RemoveResult(False, f"Removal failed and was rolled back ({len(failures)} "
-                                   f"component error{'s' if len(failures) > 1 else ''}); "
+        return RemoveResult(False, f"Removal failed and was rolled back "
+                                   f"({count(len(failures), 'component error')}); "
                                    "nothing was deleted.",
                             preview, failures, status.id, unassigned)
     notes = ([record_types_kept(preview.deactivates, preview.opportunities_with_record_types)]
              if preview.deactivates else [])
     return RemoveResult(
-        True, f"Removed {preview.component_count} components: {preview.records:,} "
-              f"{RECOVERY_OBJECT} records and {preview.populated_values:,} field values deleted.",
+        True, f"Removed {count(preview.component_count, 'component')}: "
+              f"{count(preview.records, RECOVERY_OBJECT + ' record')} and "
+              f"{count(preview.populated_values, 'field value')} deleted.",
         preview, [], status.id, unassigned, notes)
 
 
