@@ -217,3 +217,20 @@ async def test_confirm_modal_alone() -> None:
         assert answers == []
         await pilot.click("#confirm-no")
         assert answers == [False]
+
+
+async def test_console_opens_install_from_home_and_lists_its_actions(salesforce_sandbox: Any) -> None:
+    from textual.app import SystemCommand
+
+    from lc_console.app import make_app
+
+    connect(salesforce_sandbox)
+    app = make_app("default")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("i")
+        await until(pilot, lambda: isinstance(app.screen, InstallScreen))
+        await until(pilot, lambda: "Press a to apply" in text_of(app, "#install-headline"))
+        titles = [c.title for c in app.get_system_commands(app.screen)
+                  if isinstance(c, SystemCommand)]
+        assert {"Install: Apply", "Install: Refresh plan", "Install: Remove…"} <= set(titles)
