@@ -1505,11 +1505,16 @@ class Org:
         with self.lock:
             tables = {}
             for name, table in self.tables.items():
-                tables[name] = {
-                    "columns": sorted(table.slots, key=table.slots.__getitem__),
-                    "rows": [[table.get(row, c) for c in sorted(table.slots, key=table.slots.__getitem__)]
-                             for row in table.rows.values()],
-                }  # fmt: skip
+                cols = sorted(table.slots.items(), key=lambda kv: kv[1])
+                positions = [s for _, s in cols]
+                width = len(positions)
+                if positions == list(range(width)):  # no removed fields: copy rows as they are
+                    rows = [row + [None] * (width - len(row)) if len(row) < width else row[:width]
+                            for row in table.rows.values()]  # fmt: skip
+                else:
+                    rows = [[row[s] if s < len(row) else None for s in positions]
+                            for row in table.rows.values()]  # fmt: skip
+                tables[name] = {"columns": [c for c, _ in cols], "rows": rows}
             return {
                 "state_version": STATE_VERSION,
                 "org_id": self.org_id,
@@ -1535,7 +1540,7 @@ class Org:
         tmp = target.with_name(target.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, separators=(",", ":"))
+            fh.write(json.dumps(data, separators=(",", ":")))  # the C encoder: much faster
         os.replace(tmp, target)
         self.dirty = False
 
@@ -1587,9 +1592,14 @@ class Org:
             if id_slot is None:  # platform events (X__e) store no records and have no Id
                 org.tables[obj.name] = table
                 continue
+            newest = ""
             for row in tdata["rows"]:
-                table.rows[row[id_slot]] = row
-                ids.bump_counter(row[id_slot])
+                rid = row[id_slot]
+                table.rows[rid] = row
+                if rid[3:5] == ids.POD and rid[:15] > newest[:15]:
+                    newest = rid  # fixed-width base-62 counters: the largest id is the newest
+            if newest:
+                ids.bump_counter(newest)
             org.tables[obj.name] = table
             org._table(obj)
         for obj in org.schema.objects.values():

@@ -47,7 +47,7 @@ class SalesforceSandbox:
         user_password: str | None = None,
         is_sandbox: bool = False,  # Organization.IsSandbox: a sandbox org, not production
         client_secret: str | None = None,
-        save_interval: float = 5.0,
+        save_interval: float = 10.0,
     ) -> None:
         self.state_file = Path(state_file) if state_file else None
         if self.state_file is not None and self.state_file.exists():
