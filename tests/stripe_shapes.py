@@ -106,7 +106,8 @@ def openapi_errors(instance: Any, *, schema: str | None = None, path: str | None
 
 
 # -- stripe-python annotations --------------------------------------------------------------
-def _split_top(text: str) -> list[str]:
+@cache
+def _split_top(text: str) -> tuple[str, ...]:
     parts, depth, current = [], 0, []
     for ch in text:
         if ch == "[":
@@ -120,7 +121,13 @@ def _split_top(text: str) -> list[str]:
             current.append(ch)
     if current:
         parts.append("".join(current).strip())
-    return parts
+    return tuple(parts)
+
+
+@cache
+def _literals(ann: str) -> frozenset[Any]:
+    return frozenset(json.loads(x.replace("'", '"')) if x.startswith("'") else x
+                     for x in _split_top(_inner(ann, "Literal")))
 
 
 def _inner(ann: str, head: str) -> str:
@@ -149,9 +156,8 @@ def _type_errors(value: Any, ann: str, where: str, nested: dict[str, Any]) -> li
                 return []
         return [f"{where}: {value!r:.80} is none of {ann[:120]}"]
     if ann.startswith("Literal["):
-        allowed = [json.loads(x.replace("'", '"')) if x.startswith("'") else x
-                   for x in _split_top(_inner(ann, "Literal"))]
-        return [] if value in allowed else [f"{where}: {value!r} not in Literal"]
+        ok = isinstance(value, str | bool) and value in _literals(ann)
+        return [] if ok else [f"{where}: {value!r} not in Literal"]
     if ann.startswith("List["):
         if not isinstance(value, list):
             return [f"{where}: expected a list, got {type(value).__name__}"]
