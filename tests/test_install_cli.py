@@ -114,3 +114,20 @@ def test_tls_ca_bundle_wins_over_requests_ca_bundle(salesforce_sandbox: Any,
     sf = Salesforce(instance_url=sb.url, session_id=sb.login(sb.admin), version="62.0",
                     session=net.requests_session(sb.ca_file))
     assert sf.Contact.describe()["name"] == "Contact"
+
+
+def test_doctor_reports_the_installed_schema(salesforce_sandbox: Any) -> None:
+    from lc_console.services.doctor import CHECKS, check_installed_schema
+
+    assert check_installed_schema in CHECKS
+    not_connected = check_installed_schema("default")
+    assert not_connected.ok and not_connected.level == "info"
+
+    target = connect(salesforce_sandbox)
+    empty = check_installed_schema("default")
+    assert (empty.ok, empty.detail, empty.fix) == (
+        False, "36 missing.", "Run `lc-console install` to install or repair.")
+    assert svc.install(target).ok
+    done = check_installed_schema("default")
+    assert (done.ok, done.detail) == (
+        True, "all 36 LostChurn components installed, permission set assigned")
