@@ -390,6 +390,10 @@ class Schema:
                 obj.publish_behavior = obj.publish_behavior or "PublishAfterCommit"
         self.objects[obj.name] = obj
         self._lower[obj.name.lower()] = obj.name
+        task = self.get("Task")
+        what = task.field("WhatId") if task is not None else None
+        if obj.custom and not obj.platform_event and what is not None:
+            what.reference_to.append(obj.name)  # activities can relate to custom objects
         self.version += 1
         return obj
 
@@ -417,6 +421,10 @@ class Schema:
             raise SchemaError(f"Cannot delete standard object {obj.name}")
         del self.objects[obj.name]
         del self._lower[obj.name.lower()]
+        task = self.get("Task")
+        what = task.field("WhatId") if task is not None else None
+        if what is not None and obj.name in what.reference_to:
+            what.reference_to.remove(obj.name)
         for ps in self.permission_sets.values():
             ps.object_permissions.pop(obj.name, None)
             prefix = obj.name.lower() + "."
