@@ -270,3 +270,50 @@ def test_remove_counts_the_data_then_deletes_it(salesforce_sandbox: Any) -> None
     again = svc.install(target, **FAST)
     assert again.outcome is svc.Outcome.INSTALLED, again.lines()
     assert svc.plan(target).nothing_to_change
+
+
+def test_verify_names_the_permission_set_fix_and_install_repairs_the_assignment(
+        salesforce_sandbox: Any) -> None:
+    sb = salesforce_sandbox
+    target = connect(sb)
+    assert svc.install(target, **FAST).ok
+    sf = target.client()
+    # deploy() leaves text/xml in simple-salesforce's headers (reference §5.6); ours are clean,
+    # so a JSON POST through restful() still works.
+    assert sf.headers["Content-Type"] == "application/json" and "SOAPAction" not in sf.headers
+    created = sf.restful("sobjects/Account/", method="POST", json={"Name": "After deploy"})
+    assert created["success"]
+
+    [psa] = sf.query("SELECT Id FROM PermissionSetAssignment WHERE "
+                     "PermissionSet.Name = 'LostChurn_Integration'")["records"]
+    sf.PermissionSetAssignment.delete(psa["Id"])
+    checked = svc.verify(target)
+    assert not checked.ok
+    assert ("Contact.LostChurn_MRR__c is not visible to admin@lc-sandbox.example.com: "
+            "field-level security hides it. Assign the LostChurn_Integration permission set "
+            "(Setup > Permission Sets > LostChurn Integration > Manage Assignments) or run "
+            "`lc-console install` to repair.") in checked.issues
+
+    plan = svc.plan(target)
+    assert [(i.name, i.status) for i in plan.changes] == [
+        ("LostChurn_Integration -> admin@lc-sandbox.example.com", Status.MISSING)]
+    before = len(deploy_requests(sb))
+    repaired = svc.install(target, **FAST)
+    assert repaired.outcome is svc.Outcome.INSTALLED
+    assert repaired.message.startswith("Installed: LostChurn_Integration assigned to")
+    assert len(deploy_requests(sb)) == before  # an assignment needs no deploy
+    assert svc.verify(target).ok
+
+
+def test_an_expired_session_is_refreshed_for_rest_and_metadata_calls(salesforce_sandbox: Any) -> None:
+    from lc_console.salesforce import metadata
+
+    sb = salesforce_sandbox
+    target = connect(sb)
+    target.client()  # the client exists with the current token
+    assert sb.expire_tokens() >= 1
+    # A SOAP call first: the Metadata API answers with a fault, the token manager refreshes.
+    found = target.run(lambda sf: metadata.read_metadata(sf, "PermissionSet", ["Nope"]))
+    assert found == {}
+    assert sb.expire_tokens() >= 1
+    assert svc.plan(target).counts()["missing"] == 36  # REST: refreshed by the HTTP adapter
