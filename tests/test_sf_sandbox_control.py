@@ -154,3 +154,26 @@ def test_state_file_keeps_records_usage_and_tokens(tmp_path: Path) -> None:
             assert c.get(f"/services/data/v62.0/sobjects/Account/{rid}").json()["Name"] == "Persisted"
             created = c.post("/services/data/v62.0/sobjects/Account", json={"Name": "New"}).json()["id"]
         assert created != rid
+
+
+# -- TLS ----------------------------------------------------------------------------------------------
+
+
+def test_https_only_with_a_local_ca_for_127_0_0_1_and_localhost(salesforce_sandbox) -> None:
+    ctx = ssl.create_default_context(cafile=salesforce_sandbox.ca_file)
+    port = salesforce_sandbox.port
+    for host in ("127.0.0.1", "localhost"):
+        with httpx.Client(verify=ctx) as c:
+            assert c.get(f"https://{host}:{port}/services/data/").status_code == 200
+    with httpx.Client() as c, pytest.raises(httpx.ConnectError):  # the public CAs do not trust it
+        c.get(f"https://127.0.0.1:{port}/services/data/")
+    with httpx.Client() as c, pytest.raises(httpx.TransportError):  # no plain HTTP
+        c.get(f"http://127.0.0.1:{port}/services/data/")
+
+
+def test_sandboxes_reuse_one_ca(tmp_path: Path) -> None:
+    with SalesforceSandbox(cert_dir=tmp_path) as a, SalesforceSandbox(cert_dir=tmp_path) as b:
+        assert a.ca_file == b.ca_file
+        ctx = ssl.create_default_context(cafile=a.ca_file)
+        with httpx.Client(verify=ctx) as c:
+            assert c.get(f"{b.url}/services/data/").status_code == 200

@@ -28,9 +28,11 @@ class TlsFiles:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+    os.replace(tmp, path)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -39,9 +41,27 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def ensure_certificates(directory: str | os.PathLike[str]) -> TlsFiles:
-    """Create (or reuse) the CA and a server certificate in `directory`."""
+    """Create (or reuse) the CA and a server certificate in `directory`. Several sandboxes
+    starting at once share one CA: creation happens under an exclusive file lock."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
+    with open(d / ".lock", "a+b") as lock_file:
+        try:
+            import fcntl
+
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+        except ImportError:  # Windows: no flock; concurrent first starts are unlikely there
+            pass
+        return _ensure(d)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _ensure(d: Path) -> TlsFiles:
     ca_file, ca_key_file = d / "ca.pem", d / "ca-key.pem"
     cert_file, key_file = d / "server.pem", d / "server-key.pem"
     now = dt.datetime.now(dt.UTC)
@@ -71,7 +91,7 @@ def ensure_certificates(directory: str | os.PathLike[str]) -> TlsFiles:
             .sign(ca_key, hashes.SHA256())
         )
         _write_private(ca_key_file, _key_pem(ca_key))
-        ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+        _write_public(ca_file, ca_cert.public_bytes(serialization.Encoding.PEM))
     fresh = False
     if cert_file.exists() and key_file.exists():
         cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
@@ -98,7 +118,7 @@ def ensure_certificates(directory: str | os.PathLike[str]) -> TlsFiles:
             .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
         )
         _write_private(key_file, _key_pem(key))
-        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_public(cert_file, cert.public_bytes(serialization.Encoding.PEM))
     return TlsFiles(ca_file, cert_file, key_file)
 
 
