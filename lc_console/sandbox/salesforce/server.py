@@ -74,7 +74,9 @@ class AppConfig:
 
 class App:
     """What route handlers see as `req.app`: the org, the config, faults and shared state
-    other modules may hang their own objects on (`app.extensions["bulk"] = ...`)."""
+    other modules may hang their own objects on (`app.extensions["bulk"] = ...`). An extension
+    with a `limits()` method adds its entries to GET /limits (e.g. DailyBulkApiBatches); one
+    with `close()` is closed when the sandbox stops."""
 
     def __init__(self, org: Org, config: AppConfig, faults: Faults) -> None:
         self.org = org
