@@ -56,13 +56,13 @@ def requests_session(ca_bundle: str = ""):  # type: ignore[no-untyped-def]
     import requests
 
     class _Session(requests.Session):
-        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace session.verify on every
-        # request, which would silently drop tls.ca_bundle: keep ours unless a call passes
-        # its own. Proxies from the environment still apply.
+        # The session alone decides what is trusted. requests lets REQUESTS_CA_BUNDLE /
+        # CURL_CA_BUNDLE replace session.verify, and the stripe client passes its own CA
+        # bundle with every request; either would silently drop tls.ca_bundle. Proxies from
+        # the environment still apply.
         def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
             merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
-            if verify is None:
-                merged["verify"] = self.verify
+            merged["verify"] = self.verify
             return merged
 
     session = _Session()
