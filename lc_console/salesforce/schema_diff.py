@@ -10,7 +10,7 @@ Widening never narrows what the org has: a longer text or extra picklist values 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from lc_console.salesforce.metadata import Selection
@@ -75,7 +75,6 @@ class Plan:
     assign_permission_set: bool
     can_customize: bool = True
     metadata_error: str = ""
-    notes: list[str] = field(default_factory=list)
 
     @property
     def conflicts(self) -> list[PlanItem]:

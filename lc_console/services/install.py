@@ -27,7 +27,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceMalformedReq
 from lc_console import settings
 from lc_console.salesforce import metadata, schema_observe, tokens
 from lc_console.salesforce.metadata import ComponentFailure, DeployStatus, MetadataError
-from lc_console.salesforce.schema_diff import Plan, Status, build_plan
+from lc_console.salesforce.schema_diff import Plan, build_plan
 from lc_console.salesforce.schema_manifest import (
     DEFAULT_RECOVERY_STAGES,
     PERMISSION_SET,
@@ -679,6 +679,3 @@ def plan_to_dict(p: Plan) -> dict[str, Any]:
         "can_customize": p.can_customize, "metadata_error": p.metadata_error,
         "conflicts": len(p.conflicts), "items": [i.to_dict() for i in p.items],
     }
-
-
-STATUS_ORDER = {Status.CONFLICT: 0, Status.MISSING: 1, Status.DIFFERENT: 2, Status.PRESENT: 3}
