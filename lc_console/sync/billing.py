@@ -22,7 +22,8 @@ MRR (Stripe's definition, docs.stripe.com/billing/subscriptions/analytics/glossa
 CLV = average monthly billed x lifespan months (setting, default 24). Average monthly
 billed = (sum of `amount_paid` of paid invoices - refunds on their charges) / months the
 paid invoices cover, taken from their line periods (earliest start to latest end, at least
-one month); invoices without line periods count one month each. Tier: High above the high
+one month); invoices without line periods count one month each. Zero-amount invoices (a
+trial's $0 invoice) are not billing and are left out. Tier: High above the high
 threshold, Low below the mid threshold, Mid in between (both ends inclusive).
 
 Payment health: failed payment attempts (failed charges) in the rolling window ending at

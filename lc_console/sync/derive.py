@@ -315,6 +315,7 @@ def derive(event: Any, context: Context) -> Derivation:
     # Recoveries
     subs_by_id = {s["id"]: s for s in st.subscriptions}
     for invoice in _recovery_invoices(obj, kind, st):
+        invoice = next((i for i in st.invoices if i.get("id") == invoice.get("id")), invoice)
         rec = recoveries.derive_recovery(
             invoice, charges=st.charges, payment_intents=st.payment_intents,
             subscription=subs_by_id.get(ss.invoice_subscription_id(invoice) or ""),
@@ -327,7 +328,9 @@ def derive(event: Any, context: Context) -> Derivation:
 
     # Flows
     if etype in FAILURE_EVENT_TYPES:
-        task = _failure_task(etype, obj, st, account, contact_ref, rules, as_of, version,
+        merged = next((i for i in st.invoices if i.get("id") == obj.get("id")), obj) \
+            if kind == "invoice" else obj
+        task = _failure_task(etype, merged, st, account, contact_ref, rules, as_of, version,
                              customer_id)
         if task is not None:
             inserts.append(task)

@@ -284,10 +284,15 @@ def _unique(values: Iterable[str | None]) -> list[str]:
 
 
 def newest_by_id(*groups: Sequence[Obj]) -> dict[str, Obj]:
-    """Merge object lists by id; a later group's copy replaces an earlier one's."""
+    """Merge object lists by id; a later group's copy overrides an earlier one's fields.
+
+    Fields the later copy lacks are kept: event payloads leave out what only expansion
+    brings (an invoice's `payments`), which the fetched copy may hold.
+    """
     merged: dict[str, Obj] = {}
     for group in groups:
         for obj in group:
             if isinstance(obj, Mapping) and obj.get("id"):
-                merged[obj["id"]] = obj
+                held = merged.get(obj["id"])
+                merged[obj["id"]] = obj if held is None else {**held, **obj}
     return merged
