@@ -412,7 +412,7 @@ class StripeApi:
         items, keep = self._candidates(mode, kind, params)
         found, has_more = page_objects(items, limit=limit, after=after, before=before, low=low,
                                        high=high, keep=keep)
-        data = [self._render_expanded(mode, key, kind, obj, version, item_paths)
+        data = [self._render_expanded(mode, key, kind, obj, version, item_paths, "data.")
                 for obj in found]
         return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
@@ -527,7 +527,8 @@ class StripeApi:
 
     # -- rendering with expand[] ---------------------------------------------------------------
     def _render_expanded(self, mode: Mode, key: ApiKey, kind: str, obj: Any, version: str,
-                         paths: list[str]) -> dict[str, Any]:
+                         paths: list[str], shown: str = "") -> dict[str, Any]:
+        """Render with `expand[]` paths (`shown` prefixes them in messages: `data.`)."""
         includes = frozenset(p.split(".", 1)[0] for p in paths
                              if includable(kind, p.split(".", 1)[0], version))
         out = mode.renderer.render(kind, obj, version, includes=includes)
@@ -536,7 +537,7 @@ class StripeApi:
             if sum(1 for s in segments if s != "data") > 4:
                 raise ApiError(400, "You cannot expand more than 4 levels of a property. "
                                f"Property: {path}")
-            self._expand(mode, key, out, segments, 0, kind, [], path, version)
+            self._expand(mode, key, out, segments, 0, kind, [], shown + path, version)
         return out
 
     def _expand(self, mode: Mode, key: ApiKey, node: dict[str, Any], segments: list[str],
