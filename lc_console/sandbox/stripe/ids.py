@@ -39,12 +39,16 @@ _SHORT_SPACE = 62**_SHORT_LEN
 _LONG_SPACE = 62**_LONG_RANDOM_LEN
 
 
+_PAIRS = [a + b for a in ALPHABET for b in ALPHABET]
+
+
 def _encode(value: int, width: int) -> str:
-    chars = []
-    for _ in range(width):
-        value, rem = divmod(value, 62)
-        chars.append(ALPHABET[rem])
-    return "".join(reversed(chars))
+    """`value` in base62, left-padded to `width` (two digits per step: ids are hot)."""
+    chunks = []
+    for _ in range((width + 1) // 2):
+        value, rem = divmod(value, 3844)
+        chunks.append(_PAIRS[rem])
+    return "".join(reversed(chunks))[-width:]
 
 
 def _decode(text: str) -> int | None:
@@ -87,8 +91,18 @@ class IdCodec:
             inverse = pow(mult, -1, space)
             self._params[kind] = (prefix, long, mult, offset, inverse)
         self._prefix_kind = {prefix: kind for kind, (prefix, _l) in PREFIXES.items()}
+        self._made: dict[tuple[str, int], str] = {}
 
     def make(self, kind: str, number: int) -> str:
+        made = self._made.get((kind, number))
+        if made is not None:
+            return made
+        if len(self._made) > 200_000:
+            self._made.clear()  # bounded: rendering a page reuses a handful of ids
+        made = self._made[(kind, number)] = self._make(kind, number)
+        return made
+
+    def _make(self, kind: str, number: int) -> str:
         prefix, long, mult, offset, _inv = self._params[kind]
         if long:
             body = _encode((number * mult + offset) % _LONG_SPACE, _LONG_RANDOM_LEN)
