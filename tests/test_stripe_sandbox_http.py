@@ -163,7 +163,7 @@ def test_rate_limit_and_faults_on_the_wire(http: httpx.Client) -> None:
             if response.status_code == 500:
                 error = error_of(response, 500)
                 assert error["type"] == "api_error"
-                assert response.headers["Stripe-Should-Retry"] == "true"
+                assert "Stripe-Should-Retry" not in response.headers  # the client decides
             outcomes.add(response.status_code)
         assert {"dropped", 500, 200} <= outcomes
 

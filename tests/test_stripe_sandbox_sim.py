@@ -137,8 +137,18 @@ def test_redelivery_and_out_of_order_delivery() -> None:
                          if isinstance(page[0].data.object.customer, str) else
                          c.v1.customers.list(params={"limit": 1}).data[0].id)
         assert c.v1.events.retrieve(notice).type == "customer.updated"
+        customer = c.v1.customers.list(params={"limit": 1}).data[0].id
         with pytest.raises(SandboxError, match="does not carry"):
-            st.emit("invoice.paid", c.v1.customers.list(params={"limit": 1}).data[0].id)
+            st.emit("invoice.paid", customer)
+        invoice = c.v1.invoices.list(params={"customer": customer, "limit": 1}).data[0].id
+        cursor = c.v1.events.list(params={"limit": 1}).data[0].id
+        sent = st.emit_sequence([("invoice.payment_failed", invoice), ("invoice.paid", invoice),
+                                 ("customer.updated", customer)])
+        arrived = list(c.v1.events.list(params={"ending_before": cursor}).auto_paging_iter())
+        assert [e.id for e in arrived] == sent
+        assert [e.type for e in arrived] == ["invoice.payment_failed", "invoice.paid",
+                                             "customer.updated"]
+        assert arrived[0].data.object.id == invoice
 
 
 def test_state_file_keeps_the_account_across_restarts(tmp_path: Path) -> None:

@@ -251,8 +251,6 @@ class StripeApi:
         headers = {**base, **exc.headers}
         if version:
             headers["Stripe-Version"] = version
-        if exc.status >= 500 and "Stripe-Should-Retry" not in headers:
-            headers["Stripe-Should-Retry"] = "true"
         body = json.dumps({"error": error}, indent=2).encode()
         return Response(exc.status, body, headers)
 

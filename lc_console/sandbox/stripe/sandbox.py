@@ -368,6 +368,13 @@ class StripeSandbox:
         with self.lock:
             return self._apply({"op": "emit", "type": event_type, "object": object_id})
 
+    def emit_sequence(self, events: list[tuple[str, str]]) -> list[str]:
+        """Emit several events, in order: [(event type, object id), ...]; returns their ids."""
+        with self.lock:
+            for event_type, object_id in events:  # check them all before emitting any
+                self._check_emit(event_type, object_id)
+            return [self.emit(event_type, object_id) for event_type, object_id in events]
+
     def redeliver(self, event_id: str) -> None:
         """List an event again at the newest end (the same event delivered twice)."""
         with self.lock:
@@ -461,7 +468,7 @@ class StripeSandbox:
         new = sim.ledger.invoices[before:]
         return new[0] if new else None
 
-    def _emit(self, event_type: str, object_id: str) -> str:
+    def _check_emit(self, event_type: str, object_id: str) -> Any:
         ledger = self.test.ledger
         kind = ledger.codec.kind_of(object_id)
         obj = ledger.lookup(kind, object_id) if kind in (
@@ -472,9 +479,12 @@ class StripeSandbox:
         if not event_type.startswith(expected + ".") or (
                 kind == "customer" and event_type.startswith("customer.subscription.")):
             raise SandboxError(f"event type {event_type!r} does not carry a {kind}")
+        return obj
+
+    def _emit(self, event_type: str, object_id: str) -> str:
+        obj = self._check_emit(event_type, object_id)
+        ledger = self.test.ledger
         before = len(ledger.events)
-        if self.test.now < self.test.record_from:
-            raise SandboxError("the clock is before the event window")
         self.test.emit_notification(event_type, obj)
         return ledger.id_of("event", before)
 
@@ -507,7 +517,11 @@ class StripeSandbox:
                     self.test.live_activity()
                     activities += 1
                     budget -= max(1, self.test.emitted - before)
-                self.ops.append({"op": "tick", "to": target, "activities": activities})
+                last = self.ops[-1] if self.ops else None
+                if activities == 0 and last and last["op"] == "tick" and not last["activities"]:
+                    last["to"] = target  # quiet seconds fold into one step of the replay
+                else:
+                    self.ops.append({"op": "tick", "to": target, "activities": activities})
                 self._dirty = True
                 if self._dirty and time.monotonic() - last_save > 5:
                     self._save_state()
@@ -549,6 +563,9 @@ class StripeSandbox:
                              "events": [e["id"] for e in result.events],
                              "types": result.types}
             if name == "emit":
+                if "events" in payload:
+                    pairs = [(e["type"], e["object"]) for e in payload["events"]]
+                    return 200, {"events": self.emit_sequence(pairs)}
                 return 200, {"event": self.emit(payload["type"], payload["object"])}
             if name == "redeliver":
                 self.redeliver(payload["event"])

@@ -17,6 +17,9 @@ AdminHandler = Callable[[str, str, dict[str, str], bytes], tuple[int, dict[str, 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY every keep-alive request
+    # waits ~40 ms for the client's delayed ACK (Nagle), which real Stripe does not do.
+    disable_nagle_algorithm = True
     server: SandboxHTTPServer
 
     def version_string(self) -> str:

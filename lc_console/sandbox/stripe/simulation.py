@@ -994,7 +994,12 @@ class Simulation:
     def emit_notification(self, type_: str, obj: Any) -> None:
         """Emit an event for an object's current state (a control for tests)."""
         self.automatic()
-        self.emit(type_, obj, obj.st if type_.endswith(".updated") else None)
+        ledger = self.ledger
+        event = Event(len(ledger.events), self.now, type_, obj, obj.st,
+                      obj.st if type_.endswith(".updated") else None, None, None,
+                      self.version_at(self.now))
+        ledger.append_event(event)  # recorded whatever the clock: tests asked for it
+        self.emitted += 1
 
     # -- live activity -----------------------------------------------------------------------
     def live_activity(self) -> None:
