@@ -4,8 +4,11 @@ Stripe lists newest first. "Everything after event X" is therefore `ending_befor
 holds the events immediately newer than X (newest first), so we reverse it and continue with
 `ending_before=<newest id of the page>`. `starting_after` would walk back in time.
 
-Events are returned as plain dicts (`to_dict()`), oldest first. Duplicates across calls are
-possible (the overlap sweep re-reads a few minutes on purpose); the caller dedupes by event id.
+Events are returned as plain dicts, oldest first. They are read with the official client's
+`raw_request`, whose JSON answer is used as is: building StripeObjects for every event costs
+about ten times the HTTP round trip (0.7 s per page of 100 against 0.06 s), and the sync rules
+want dicts anyway. Duplicates across calls are possible (the overlap sweep re-reads a few
+minutes on purpose); the caller dedupes by event id.
 """
 
 from __future__ import annotations
@@ -40,11 +43,10 @@ class RetentionExpired(Exception):
         self.cursor = cursor
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
-    if isinstance(obj, dict):
-        return obj
-    result: dict[str, Any] = obj.to_dict()
-    return result
+@dataclass(frozen=True)
+class Page:
+    data: list[dict[str, Any]]
+    has_more: bool
 
 
 class EventSource:
@@ -56,9 +58,10 @@ class EventSource:
         self.clock = clock
         self.requests = 0  # Stripe API calls made, for the counters
 
-    def _list(self, params: dict[str, Any]) -> Any:
+    def _list(self, params: dict[str, Any]) -> Page:
         self.requests += 1
-        return self.client.v1.events.list(params=params)  # type: ignore[arg-type]
+        answer = self.client.raw_request("get", "/v1/events", **params).data
+        return Page([dict(e) for e in answer.get("data") or []], bool(answer.get("has_more")))
 
     def newest(self) -> Cursor | None:
         """The newest event now: where a sync that starts "from now" begins."""
@@ -66,7 +69,7 @@ class EventSource:
         if not page.data:
             return None
         event = page.data[0]
-        return Cursor(event.id, int(event.created))
+        return Cursor(event["id"], int(event["created"]))
 
     def check_retention(self, cursor: Cursor) -> None:
         if self.clock() - cursor.created > RETENTION_SECONDS:
@@ -85,11 +88,11 @@ class EventSource:
                     raise
                 # The cursor event is gone (deleted or aged out): read by time instead.
                 return list(self.fetch_window(cursor.created - self.overlap_seconds))
-            items = list(page.data)
+            items = page.data
             if not items:
                 break
-            out.extend(_as_dict(e) for e in reversed(items))
-            before = items[0].id
+            out.extend(reversed(items))
+            before = items[0]["id"]
             if not page.has_more:
                 break
         return out
@@ -106,11 +109,11 @@ class EventSource:
             if after:
                 params["starting_after"] = after
             page = self._list(params)
-            items = list(page.data)
-            collected.extend(_as_dict(e) for e in items)
+            items = page.data
+            collected.extend(items)
             if not items or not page.has_more:
                 break
-            after = items[-1].id
+            after = items[-1]["id"]
         collected.sort(key=lambda e: (e["created"], e["id"]))
         yield from collected
 
