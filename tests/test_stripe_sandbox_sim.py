@@ -246,3 +246,16 @@ def test_cli_rejects_bad_options() -> None:
                              "--fault-rate", "2"], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "fault rate must be between 0 and 1" in result.stderr
+
+
+def test_events_never_change_once_emitted() -> None:
+    with StripeSandbox("small", seed=15, now=NOW) as st:
+        before = {e["id"]: e for e in listed(st)}
+        customer = customers_of(st)[2]["id"]
+        st.run_story(customer, "profile_update")
+        st.run_story(customer, "refund")
+        st.advance(days=10)
+        after = {e["id"]: e for e in listed(st)}
+        still_there = [i for i in before if i in after]
+        assert len(still_there) > len(before) / 2
+        assert all(before[i] == after[i] for i in still_there)

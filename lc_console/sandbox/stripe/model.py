@@ -19,6 +19,8 @@ class CustomerSt(NamedTuple):
     name: str | None
     card: Card | None
     delinquent: bool
+    currency: str | None  # set by the first subscription, as on Stripe
+    invoice_seq: int  # invoices finalized so far (numbers PREFIX-0001, ...)
 
 
 class SubSt(NamedTuple):
@@ -140,22 +142,23 @@ class Card:
 
 
 class Customer:
-    __slots__ = ("n", "created", "phone", "country", "currency", "address", "metadata",
+    __slots__ = ("n", "created", "phone", "country", "home_currency", "address", "metadata",
                  "description", "st", "subs", "invoices", "charges", "payment_intents",
-                 "refunds", "invoice_seq")
+                 "refunds")
 
-    def __init__(self, n: int, created: int, phone: str | None, country: str, currency: str,
+    def __init__(self, n: int, created: int, phone: str | None, country: str,
+                 home_currency: str,
                  address: tuple[str, str, str | None, str] | None, metadata: dict[str, str],
                  description: str | None, st: CustomerSt) -> None:
         self.n, self.created, self.phone, self.country = n, created, phone, country
-        self.currency, self.address, self.metadata = currency, address, metadata
+        # The currency its prices are in (by country); Stripe's `currency` is in the state.
+        self.home_currency, self.address, self.metadata = home_currency, address, metadata
         self.description, self.st = description, st
         self.subs: list[Subscription] = []
         self.invoices: list[Invoice] = []
         self.charges: list[Charge] = []
         self.payment_intents: list[PaymentIntent] = []
         self.refunds: list[Refund] = []
-        self.invoice_seq = 0
 
 
 class Discount:
@@ -242,7 +245,8 @@ class PaymentIntent:
 
 class Charge:
     __slots__ = ("n", "customer", "pi", "invoice", "created", "amount", "currency", "card",
-                 "decline", "risk_score", "description", "receipt", "st")
+                 "decline", "risk_score", "description", "receipt", "st", "billing_email",
+                 "billing_name")
 
     def __init__(self, n: int, customer: Customer, pi: PaymentIntent, invoice: Invoice | None,
                  created: int, amount: int, currency: str, card: Card, decline: Decline | None,
@@ -251,6 +255,7 @@ class Charge:
         self.created, self.amount, self.currency, self.card = created, amount, currency, card
         self.decline, self.risk_score, self.description = decline, risk_score, description
         self.receipt, self.st = receipt, st
+        self.billing_email, self.billing_name = customer.st.email, customer.st.name
 
     @property
     def succeeded(self) -> bool:

@@ -243,7 +243,7 @@ class Renderer:
             "address": address if cust.address else None,
             "balance": 0,
             "created": cust.created,
-            "currency": cust.currency if cust.subs else None,
+            "currency": st.currency,
             "default_source": None,
             "delinquent": st.delinquent,
             "description": cust.description,
@@ -259,7 +259,7 @@ class Renderer:
             "livemode": self.ledger.livemode,
             "metadata": dict(cust.metadata),
             "name": st.name,
-            "next_invoice_sequence": _invoices_finalized(cust) + 1,
+            "next_invoice_sequence": st.invoice_seq + 1,
             "phone": cust.phone,
             "preferred_locales": [],
             "shipping": None,
@@ -626,7 +626,8 @@ class Renderer:
             "balance_transaction": (self.id("balance_transaction", ch.n) if succeeded else None),
             "billing_details": {"address": {**NULL_ADDRESS, "country": card.country,
                                             "postal_code": None},
-                                "email": cust.st.email, "name": cust.st.name, "phone": None,
+                                "email": ch.billing_email, "name": ch.billing_name,
+                                "phone": None,
                                 "tax_id": None},
             "calculated_statement_descriptor": STATEMENT_DESCRIPTOR,
             "captured": succeeded,
@@ -732,10 +733,6 @@ class Renderer:
     @staticmethod
     def list_object(data: list[dict[str, Any]], has_more: bool, url: str) -> dict[str, Any]:
         return {"object": "list", "data": data, "has_more": has_more, "url": url}
-
-
-def _invoices_finalized(cust: Customer) -> int:
-    return cust.invoice_seq
 
 
 def _customer_address(cust: Customer) -> dict[str, Any] | None:

@@ -334,7 +334,7 @@ class Simulation:
         card = self._new_card()
         n = len(ledger.customers)
         cust = Customer(n, self.now, phone, country, currency, address, metadata, description,
-                        CustomerSt(email, name, card, False))
+                        CustomerSt(email, name, card, False, None, 0))
         card.owner = cust
         ledger.customers.append(cust)
         if email:
@@ -374,7 +374,7 @@ class Simulation:
     # -- subscriptions -----------------------------------------------------------------------
     def _pick_plan(self, cust: Customer) -> tuple[Plan, int]:
         rng = self.rng
-        if cust.currency == "eur":
+        if cust.home_currency == "eur":
             plan = catalog.PLAN_BY_KEY["pro_monthly_eur"]
         else:
             plan = catalog.PLAN_BY_KEY[_weighted(rng, catalog.PLAN_WEIGHTS)]
@@ -388,7 +388,7 @@ class Simulation:
         rng = self.rng
         plan, qty = self._pick_plan(cust)
         if not first:
-            plan, qty = catalog.PLAN_BY_KEY["starter_monthly" if cust.currency == "usd"
+            plan, qty = catalog.PLAN_BY_KEY["starter_monthly" if cust.home_currency == "usd"
                                              else "pro_monthly_eur"], 1
         trial_days = 14 if plan.interval == "month" and plan.interval_count == 1 and \
             rng.random() < 0.15 else 0
@@ -396,7 +396,7 @@ class Simulation:
         roll = rng.random()
         if roll < 0.10:
             coupon = "LAUNCH20"
-        elif roll < 0.14 and cust.currency == "usd":
+        elif roll < 0.14 and cust.home_currency == "usd":
             coupon = "SAVE10"
         elif roll < 0.19:
             coupon = "HALFOFF3"
@@ -432,6 +432,8 @@ class Simulation:
                            None, None, False, None, None, None, None, None, None, discount)
         ledger.subscriptions.append(sub)
         cust.subs.append(sub)
+        if cust.st.currency is None:
+            cust.st = cust.st._replace(currency=plan.currency)
         st = sub.st
         if trial_days:
             line = self._line(price, qty, 0, st.period_start, st.period_end, False,
@@ -526,8 +528,8 @@ class Simulation:
     def _finalize(self, inv: Invoice) -> None:
         ledger, cust = self.ledger, inv.customer
         prev = inv.st
-        cust.invoice_seq += 1
-        number = cust.invoice_seq
+        number = cust.st.invoice_seq + 1
+        cust.st = cust.st._replace(invoice_seq=number)
         if inv.total <= 0:
             inv.st = prev._replace(status="open", number=number, finalized_at=self.now,
                                    next_payment_attempt=None)
@@ -831,14 +833,14 @@ class Simulation:
                              discount=discount)
         inv = self._build_invoice(sub, "subscription_cycle", lines, start, end)
         sub.st = sub.st._replace(latest_invoice=inv)
-        self.emit("customer.subscription.updated", sub, st)
-        self.emit("invoice.created", inv)
         if status == "unpaid":
             # Unpaid subscriptions keep invoicing, but the invoices stay drafts.
             inv.st = inv.st._replace(auto_advance=False)
         else:
             inv.st = inv.st._replace(next_payment_attempt=self.now + HOUR)
             self.schedule(self.now + HOUR, self._finalize_and_collect, inv)
+        self.emit("customer.subscription.updated", sub, st)
+        self.emit("invoice.created", inv)
         self.schedule(end, self._renew, sub, end)
 
     def _finalize_and_collect(self, inv: Invoice) -> None:
