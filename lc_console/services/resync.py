@@ -195,8 +195,9 @@ class Backfill:
     # --- the run ------------------------------------------------------------------------
 
     def run(self, options: Options) -> Result:
-        params = {"since": options.since, "objects": list(options.objects),
-                  "dry_run": options.dry_run}
+        # --objects only narrows what is written: a run refused by the forecast resumes at
+        # the forecast with a smaller scope, without reading Stripe again.
+        params = {"since": options.since, "dry_run": options.dry_run}
         held = self.store.get_meta(self.meta_key)
         resumed = bool(held and held.get("params") == params and held.get("phase") != "done")
         self.stage = Staging(self.staging_file)
@@ -205,7 +206,7 @@ class Backfill:
         else:
             self.stage.reset()
             self.cp = {"params": params, "phase": "read", "read": {}, "org_done": False,
-                       "derive_after": "", "jobs": [], "started_at": self.clock(),
+                       "derive_after": None, "jobs": [], "started_at": self.clock(),
                        "as_of": int(self._as_of if self._as_of is not None else self.clock()),
                        "counts": {}, "stripe_calls": 0, "sf_calls": 0}
         self._stripe_before = int(self.cp.get("stripe_calls") or 0)
@@ -451,9 +452,12 @@ class Backfill:
         drift = self._drift_start() if self.name == "reconcile" else None
         while True:
             self._check_cancel()
-            ids = self.stage.customer_ids_after(self.cp["derive_after"], self.chunk_customers)
-            if not ids:
+            after = self.cp["derive_after"] or [-1, ""]
+            page = self.stage.customers_after((int(after[0]), str(after[1])),
+                                              self.chunk_customers)
+            if not page:
                 break
+            ids = [cid for _created, cid in page]
             objects = self.stage.objects_of(ids)
             derivations = []
             for cid in ids:
@@ -477,7 +481,7 @@ class Backfill:
             view = self._org_view(records)
             plans = [plan.plan_record(r, view) for r in records]
             self._stage_plans(plans, options, drift)
-            self.cp["derive_after"] = ids[-1]
+            self.cp["derive_after"] = list(page[-1])
             done += len(ids)
             self.cp["derived"] = done
             self.cp["counts"] = {o: vars(c) for o, c in self.counts.items()}
@@ -498,8 +502,6 @@ class Backfill:
             counts = self.counts.setdefault(p.sobject, ObjectCounts())
             if drift is not None:
                 self._drift_record(drift, p)
-            if p.sobject not in options.objects:
-                continue
             if p.action == "skip":
                 counts.skipped += 1
                 continue

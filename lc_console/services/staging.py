@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS stripe_obj (
     kind TEXT NOT NULL, id TEXT NOT NULL, customer_id TEXT, created INTEGER,
     json TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS stripe_obj_customer ON stripe_obj(customer_id, kind);
+CREATE INDEX IF NOT EXISTS stripe_obj_created ON stripe_obj(kind, created, id);
 CREATE TABLE IF NOT EXISTS org_row (
     object TEXT NOT NULL, id TEXT NOT NULL, key TEXT, email TEXT, host TEXT, name TEXT,
     json TEXT NOT NULL, PRIMARY KEY (object, id)) WITHOUT ROWID;
@@ -97,11 +98,14 @@ class Staging:
             db.executemany("INSERT OR REPLACE INTO stripe_obj VALUES (?, ?, ?, ?, ?)",
                            [(kind, i, c, created, _dumps(o)) for i, c, created, o in rows])
 
-    def customer_ids_after(self, after: str, limit: int) -> list[str]:
+    def customers_after(self, after: tuple[int, str], limit: int) -> list[tuple[int, str]]:
+        """(created, id) of the next customers, oldest first: the oldest customer of a domain
+        owns its Account, as when the live sync has run since the account's first day."""
         rows = self.db.execute(
-            "SELECT id FROM stripe_obj WHERE kind = 'customers' AND id > ? ORDER BY id LIMIT ?",
-            (after, limit)).fetchall()
-        return [r[0] for r in rows]
+            "SELECT created, id FROM stripe_obj WHERE kind = 'customers'"
+            " AND (created > ? OR (created = ? AND id > ?)) ORDER BY created, id LIMIT ?",
+            (after[0], after[0], after[1], limit)).fetchall()
+        return [(int(r[0]), r[1]) for r in rows]
 
     def count(self, kind: str) -> int:
         return int(self.db.execute("SELECT count(*) FROM stripe_obj WHERE kind = ?",
