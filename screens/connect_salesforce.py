@@ -32,10 +32,11 @@ from textual.widgets import (
 from lc_console import settings
 from lc_console.screens.base import ConsoleScreen
 from lc_console.services import connect as connect_service
+from lc_console.services import demo as demo_service
 from lc_console.services.connect import ConnectError, SalesforceConnected, UserMessage
 
 ENVIRONMENTS = ("production", "sandbox", "custom")
-METHODS = ("browser", "url", "device")
+METHODS = ("browser", "url", "device", "demo")  # "demo": only in a running `lc-console demo`
 
 
 def _clock_text(seconds: float) -> str:
@@ -87,6 +88,7 @@ class ConnectSalesforceScreen(ConsoleScreen):
         self._login: Any = None
         self._deadline = 0.0
         self._step = "step-form"
+        self.demo = demo_service.current(profile)
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -116,10 +118,19 @@ class ConnectSalesforceScreen(ConsoleScreen):
                                 classes="field-label")
                     yield Input(cfg.client_id, placeholder="3MVG9…", id="client-id")
                     yield Label("How to sign in", classes="field-label")
+                    # In the demo with no browser here, signing in as the demo admin comes first.
+                    demo_first = self.demo is not None and not demo_service.browser_available()
                     with RadioSet(id="method"):
-                        yield RadioButton("Open a browser on this machine", value=True)
+                        yield RadioButton("Open a browser on this machine", value=not demo_first)
                         yield RadioButton("Show the URL to open elsewhere")
                         yield RadioButton("Device code (no browser here, e.g. SSH)")
+                        if self.demo is not None:
+                            yield RadioButton("Sign in as the demo admin (no browser needed)",
+                                              value=demo_first, id="method-demo")
+                    if self.demo is not None:
+                        yield Static(f"Demo org: sign in as {self.demo.admin.username} / "
+                                     f"{self.demo.admin.password}", id="demo-login",
+                                     classes="hint", markup=False)
                     with Horizontal(id="port-row"):
                         yield Label("Callback port", classes="field-label")
                         yield Input(str(cfg.callback_port), id="port", type="integer",
@@ -134,6 +145,8 @@ class ConnectSalesforceScreen(ConsoleScreen):
                     yield Static("", id="auth-url", classes="url", markup=False)
                     yield Static("", id="waiting-status", classes="-muted", markup=False)
                     yield Button("Cancel", id="cancel", variant="error")
+                    if self.demo is not None:
+                        yield Button("Sign in as the demo admin", id="demo-sign-in")
                 with Vertical(id="step-device", classes="step"):
                     yield Static("Enter the code on any device with a browser",
                                  classes="step-title")
@@ -235,6 +248,10 @@ class ConnectSalesforceScreen(ConsoleScreen):
                 login = svc.start_device_login(plan)
                 self.post_message(self.DeviceWaiting(login))
                 result = login.wait()
+            elif method == "demo" and self.demo is not None:
+                login = svc.start_web_login(plan)
+                self.post_message(self.Waiting(login, False))
+                result = demo_service.sign_in_as_admin(login, self.demo)
             else:
                 login = svc.start_web_login(plan)
                 opened = login.open_browser() if method == "browser" else False
@@ -261,6 +278,10 @@ class ConnectSalesforceScreen(ConsoleScreen):
         else:
             help_text = (f"Open this URL in a browser (c copies it), sign in to {label} and "
                          "press Allow:")
+        if self.demo is not None:
+            help_text += (f"\nDemo org: sign in as {self.demo.admin.username} / "
+                          f"{self.demo.admin.password}")
+            self.query_one("#demo-sign-in").display = not event.opened
         self.query_one("#waiting-help", Static).update(help_text)
         self.query_one("#auth-url", Static).update(login.authorize_url)
         self._deadline = self.clock() + login.plan.timeout
@@ -302,6 +323,29 @@ class ConnectSalesforceScreen(ConsoleScreen):
             if not self._login.open_browser():
                 self.notify("No browser could be opened here: copy the URL instead.",
                             severity="warning")
+
+    @on(Button.Pressed, "#demo-sign-in")
+    def _demo_sign_in(self) -> None:
+        if self._login is not None and self.demo is not None:
+            self.query_one("#demo-sign-in", Button).disabled = True
+            self.drive_demo_sign_in(self._login)
+
+    @work(thread=True, group="demo-sign-in", exit_on_error=False,
+          description="Signing in as the demo admin")
+    def drive_demo_sign_in(self, login: Any) -> None:
+        # The connect worker is already waiting on the callback server; this plays the browser.
+        assert self.demo is not None
+        try:
+            demo_service.drive_login_page(login.authorize_url, login.redirect_uri,
+                                          self.demo.admin, ca_bundle=self.demo.ca_file)
+        except demo_service.DemoError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+        finally:
+            self.app.call_from_thread(self._demo_button_ready)
+
+    def _demo_button_ready(self) -> None:
+        for button in self.query("#demo-sign-in"):
+            button.disabled = False
 
     @on(Button.Pressed, "#cancel, #device-cancel")
     def _cancel_pressed(self) -> None:
