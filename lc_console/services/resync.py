@@ -638,6 +638,7 @@ class Backfill:
             rows = self._newer_in_store(obj, rows)
             if not rows:
                 continue
+            self._progress("upload", done, total, f"{obj} records", started)
             groups = [rows[i:i + writer.COLLECTION_LIMIT]
                       for i in range(0, len(rows), writer.COLLECTION_LIMIT)]
             key_field = rows[0]["key_field"]
@@ -703,6 +704,8 @@ class Backfill:
             for group in bulk.chunk_rows(rows, max_bytes=self.max_upload_bytes,
                                          max_rows=bulk.MAX_ROWS_PER_JOB):
                 self._check_cancel()
+                self._progress("upload", done, total, f"{obj} records", started,
+                               f"new Bulk job of {len(group):,}")
                 key_field = group[0]["key_field"]
                 job_id = self.bulk.create_job(obj, operation, key_field)
                 self.stage.mark([r["seq"] for r in group], "sent", job_id=job_id)
