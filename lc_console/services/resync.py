@@ -212,10 +212,14 @@ class Backfill:
         self._stripe_before = int(self.cp.get("stripe_calls") or 0)
         self._sf_before = int(self.cp.get("sf_calls") or 0)
         self.counts = {o: ObjectCounts(**c) for o, c in (self.cp.get("counts") or {}).items()}
-        result = Result("done", resumed=resumed)
+        # Stays "running" if an unexpected error (or a crash) leaves _run: the checkpoint
+        # keeps its phase and the next run resumes there.
+        result = Result("running", resumed=resumed)
         try:
             self.store.set_meta(f"{self.name}.active", {"since": self.clock()})
             self._run(options, result)
+            if result.status == "running":
+                result.status = "done"
         except Stop as stop:
             result.status, result.message = stop.status, stop.message
         except bulk.Cancelled:
@@ -284,7 +288,6 @@ class Backfill:
             if state["done"]:
                 continue
             for page in self.lister.pages(kind, starting_after=state["after"]):
-                self._check_cancel()
                 rows = []
                 for obj in page.data:
                     projected = safety.project(obj, kind=STRIPE_KIND[kind])
@@ -296,6 +299,7 @@ class Backfill:
                 state["done"] = not page.has_more
                 self._save()
                 self._progress("read", total, None, "Stripe objects", started, kind)
+                self._check_cancel()  # before asking for the next page
             state["done"] = True
             self._save()
 
