@@ -58,7 +58,7 @@ class DemoInfo(ModalScreen[None]):
                         ("Stripe key", s.restricted_key, "demo-stripe-key")):
                     yield Label(key, classes="kv-key")
                     yield Static(value, id=ident, classes="kv-value", markup=False)
-            yield Static("Salesforce: press c on Home; the sign-in page takes the username and "
+            yield Static("Salesforce: on the Salesforce step (c on Home), the sign-in page takes the username and "
                          "password above (no browser here? choose 'Sign in as the demo admin'). "
                          "Stripe: press s to use the restricted key, or k to copy it.",
                          classes="hint", markup=False)
@@ -128,7 +128,8 @@ class DemoConsoleApp(console_app.ConsoleApp):
     def on_mount(self) -> None:
         super().on_mount()
         if self.show_info and self.settings_error is None:
-            self.action_demo_info()
+            # After the first screen is up, so the panel sits on top of it.
+            self.call_after_refresh(self.action_demo_info)
 
     def action_demo_info(self) -> None:
         if not isinstance(self.screen, DemoInfo):
