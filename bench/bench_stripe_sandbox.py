@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--backfill-events", type=int, default=100_000,
+                        help="events read once, newest first, for the first-read figure")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -137,8 +139,24 @@ def main() -> None:
             ("poll with nothing new, limit=100",
              lambda rng: {"limit": 100, "ending_before": ids[0]}),
         ]
+        cpu0, started = cpu_seconds(info["pid"]), time.perf_counter()
+        walked, pages, params = 0, 0, {"limit": 100}
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"},
+                          timeout=60) as c:
+            while True:  # every event rendered for the first time (a 30-day backfill)
+                page = c.get("/v1/events", params=params).json()
+                walked += len(page["data"])
+                pages += 1
+                if not page["has_more"] or walked >= args.backfill_events:
+                    break
+                params = {"limit": 100, "starting_after": page["data"][-1]["id"]}
+        wall = time.perf_counter() - started
+        cpu = cpu_seconds(info["pid"]) - cpu0
+        print(f"backfill walk from the newest event (1 client, first reads): {walked:,} events "
+              f"in {wall:.1f} s = {walked / wall:,.0f} events/s, "
+              f"{cpu / pages * 1000:.1f} ms server CPU per page of 100")
         print(f"event listing ({args.threads} client threads, {args.seconds:.0f} s each, "
-              "keep-alive HTTP):")
+              "keep-alive HTTP, pages already rendered once):")
         for name, params_for in scenarios:
             cpu0 = cpu_seconds(info["pid"])
             requests, events = load(url, key, args.threads, args.seconds, params_for)

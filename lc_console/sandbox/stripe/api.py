@@ -158,6 +158,20 @@ def mask_key(key: str) -> str:
     return prefix + "*" * (len(rest) - 4) + rest[-4:]
 
 
+class RawJSON:
+    """A response body already serialised."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def _dumps(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+EVENT_CACHE_SIZE = 50_000
+
+
 class Mode:
     """One mode (test or live) of the account: its simulation and renderer."""
 
@@ -165,6 +179,16 @@ class Mode:
         self.sim = sim
         self.ledger: Ledger = sim.ledger
         self.renderer = Renderer(sim.ledger)
+        self._event_json: dict[int, bytes] = {}
+
+    def event_json(self, event: Any) -> bytes:
+        """An event serialised once: events never change, and polls re-read the newest."""
+        cached = self._event_json.get(event.n)
+        if cached is None:
+            if len(self._event_json) >= EVENT_CACHE_SIZE:
+                self._event_json.clear()
+            cached = self._event_json[event.n] = _dumps(self.renderer.event(event))
+        return cached
 
 
 class RateLimiter:
@@ -228,7 +252,7 @@ class StripeApi:
             params = parse_query(query)
             with self.lock:
                 body = self._route(path, params, key, version)
-            payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            payload = body.data if isinstance(body, RawJSON) else _dumps(body)
             return Response(200, payload, {**base, "Stripe-Version": version})
         except ParamError as exc:
             return self._error(ApiError(400, exc.message, code=exc.code, param=exc.param),
@@ -311,7 +335,7 @@ class StripeApi:
 
     # -- routing ---------------------------------------------------------------------------
     def _route(self, path: str, params: dict[str, Any], key: ApiKey,
-               version: str) -> dict[str, Any]:
+               version: str) -> dict[str, Any] | RawJSON:
         parts = [p for p in path.split("/") if p]
         if len(parts) < 2 or parts[0] != "v1":
             raise self._unrecognized("GET", path)
@@ -348,7 +372,7 @@ class StripeApi:
         return ApiError(status, message, code="resource_missing", param=param)
 
     def _retrieve(self, mode: Mode, key: ApiKey, kind: str, object_id: str,
-                  params: dict[str, Any], version: str) -> dict[str, Any]:
+                  params: dict[str, Any], version: str) -> dict[str, Any] | RawJSON:
         obj = mode.ledger.lookup(kind, object_id)
         if obj is None:
             raise self._missing(mode, kind, object_id, "intent" if kind == "payment_intent"
@@ -357,12 +381,12 @@ class StripeApi:
         if kind == "event":
             if paths:
                 raise ApiError(400, f"This property cannot be expanded ({paths[0]}).")
-            return mode.renderer.event(obj)
+            return RawJSON(mode.event_json(obj))
         return self._render_expanded(mode, key, kind, obj, version, paths)
 
     # -- lists -------------------------------------------------------------------------------
     def _list(self, mode: Mode, key: ApiKey, kind: str, params: dict[str, Any], version: str,
-              url: str) -> dict[str, Any]:
+              url: str) -> dict[str, Any] | RawJSON:
         limit = 10
         if "limit" in params:
             limit = as_int(params["limit"], "limit")
@@ -405,8 +429,10 @@ class StripeApi:
             else:
                 found, has_more = page_events(mode.ledger, limit=limit, after=after,
                                               before=before, low=low, high=high, types=types)
-            data = [mode.renderer.event(ev) for ev in found]
-            return {"object": "list", "data": data, "has_more": has_more, "url": url}
+            return RawJSON(b'{"object":"list","data":[' +
+                           b",".join(mode.event_json(ev) for ev in found) +
+                           b'],"has_more":' + (b"true" if has_more else b"false") +
+                           b',"url":' + _dumps(url) + b"}")
         items, keep = self._candidates(mode, kind, params)
         found, has_more = page_objects(items, limit=limit, after=after, before=before, low=low,
                                        high=high, keep=keep)
