@@ -85,6 +85,7 @@ def test_sign_in_as_the_demo_admin_runs_the_real_oauth_path(
         session: demo.DemoSession, memory_keyring: Any) -> None:
     result = demo.connect_salesforce(session)
     assert result.org.org_name == "LostChurn Sandbox Org"
+    assert result.org.kind == "Sandbox" and not result.warnings  # test key + Sandbox org
     assert result.org.username == session.admin.username
     assert all(p.granted for p in result.org.permissions)
     sf = settings.load(DEMO).salesforce

@@ -64,6 +64,8 @@ def _salesforce_arguments(p: argparse.ArgumentParser, prefix: str) -> None:
     p.add_argument(f"{o}seed", type=int, default=None, metavar="S", help="seed for injected faults")
     p.add_argument(f"{o}token-ttl", type=float, default=7200.0, metavar="SECONDS",
                    help="access token lifetime (default 2 hours)")  # fmt: skip
+    p.add_argument(f"{o}sandbox-org", action="store_true",
+                   help="be a Sandbox org (Organization.IsSandbox), not a Production one")  # fmt: skip
     p.add_argument(f"{o}cert-dir", default=None, metavar="DIR",
                    help="where the local CA and server certificate live (default: the user state dir)")  # fmt: skip
 
@@ -98,6 +100,7 @@ def _salesforce_start(args: argparse.Namespace, prefix: str) -> Running:
         seed=_opt(args, prefix, "seed"),
         token_ttl_seconds=_opt(args, prefix, "token-ttl"),
         cert_dir=_opt(args, prefix, "cert-dir"),
+        is_sandbox=_opt(args, prefix, "sandbox-org"),
     )
     return _RunningSalesforce(sandbox.start())
 

@@ -179,8 +179,10 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 
 def _sandbox_command(scenario: str, seed: int, state: Path) -> list[str]:
+    # A Sandbox org: the demo uses Stripe test keys, and a Production org with a test key
+    # rightly gets a warning the newcomer should not meet first.
     return [sys.executable, "-m", "lc_console", "sandbox", "--json",
-            "--salesforce-state", str(state / "salesforce.json"),
+            "--salesforce-state", str(state / "salesforce.json"), "--salesforce-sandbox-org",
             "--stripe-scenario", scenario, "--stripe-seed", str(seed),
             "--stripe-state", str(state / "stripe.json")]
 
