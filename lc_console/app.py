@@ -30,6 +30,7 @@ from lc_console.settings import Settings, SettingsError
 HOME = "home"
 DOCTOR = "doctor"
 INSTALL = "install"
+FAILURES = "failures"
 SETTINGS_ERROR = "settings-error"
 
 # Screens reachable by key and from the palette: mode -> (title, what it shows).
@@ -37,6 +38,7 @@ PLACES: dict[str, tuple[str, str]] = {
     HOME: ("Home", "Connections, install and sync state, and what to do next"),
     DOCTOR: ("Doctor", "Check versions, paths, keyring, terminal and TLS, with fixes"),
     INSTALL: ("Install", "Plan, install, repair or remove the LostChurn objects and fields"),
+    FAILURES: ("Failures", "Records Salesforce refused, with its answer: retry or discard"),
 }
 
 # Built-in palette commands kept next to ours (ours replace Theme, Keys and Quit).
@@ -57,6 +59,8 @@ class ConsoleApp(App[None]):
                 show=False),
         Binding("i", f"open('{INSTALL}')", "Install", tooltip=PLACES[INSTALL][1],
                 id="app.install", show=False),
+        Binding("f", f"open('{FAILURES}')", "Failures", tooltip=PLACES[FAILURES][1],
+                id="app.failures", show=False),
         Binding("t", "toggle_theme", "Theme", tooltip="Switch between the dark and light theme",
                 id="app.theme", show=False),
         Binding("q", "quit", "Quit", tooltip="Quit lc-console", id="app.quit"),
@@ -79,6 +83,7 @@ class ConsoleApp(App[None]):
             HOME: partial(HomeScreen, profile),
             DOCTOR: partial(DoctorScreen, profile),
             INSTALL: partial(_install_screen, profile),
+            FAILURES: partial(_lazy_screen, "failures", "FailuresScreen", profile),
         }
         for name, factory in factories.items():
             self.add_mode(name, factory)
@@ -196,6 +201,15 @@ def _install_screen(profile: str) -> Screen[None]:
     from lc_console.screens.install import InstallScreen
 
     return InstallScreen(profile)
+
+
+def _lazy_screen(module: str, name: str, profile: str) -> Screen[None]:
+    """A screen imported when first opened, so the console's first frame stays fast."""
+    import importlib
+
+    screen: Screen[None] = getattr(importlib.import_module(f"lc_console.screens.{module}"),
+                                   name)(profile)
+    return screen
 
 
 def make_app(profile: str, *, mode: str = HOME) -> ConsoleApp:

@@ -133,9 +133,15 @@ def read_page(store: Store, flt: ParsedFilter, *, number: int = 0,
     return Page(got.rows, got.total, number, got.next_before_id, tuple(known))
 
 
-def when(timestamp: float) -> str:
+def when(timestamp: float, *, short: bool = False) -> str:
     """Absolute UTC time: stable in snapshots and the same in every time zone."""
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M")
+    moment = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    return moment.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
+
+
+def short_object(name: str) -> str:
+    """LostChurn_Recovery__c -> Recovery__c: the prefix is on every object of ours."""
+    return name.removeprefix("LostChurn_")
 
 
 def one_line(text: str, width: int = 80) -> str:
@@ -150,14 +156,12 @@ def pretty(value: Any) -> str:
 
 
 def detail_text(f: Failure) -> str:
+    fields = f" · fields {', '.join(f.fields)}" if f.fields else ""
     lines = [
-        f"{f.object} {f.key} · {f.operation} · {f.status}",
+        f"{f.object} {f.key} · {f.operation} · {f.status} · attempts {f.attempts}{fields}",
         f"{f.error_code}: {f.message}",
+        f"First seen {when(f.first_seen)} UTC · last seen {when(f.last_seen)} UTC",
     ]
-    if f.fields:
-        lines.append("Fields: " + ", ".join(f.fields))
-    lines.append(f"Attempts {f.attempts} · first seen {when(f.first_seen)} UTC · "
-                 f"last seen {when(f.last_seen)} UTC")
     if f.source_event_id:
         lines.append(f"Stripe event {f.source_event_id}")
     if f.discard_reason:
