@@ -48,8 +48,8 @@ def serve(customers: int, days: int) -> None:
     sandbox.stop()
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
@@ -165,6 +165,7 @@ def main() -> None:
             print(f"  {name}: {requests / args.seconds:,.0f} requests/s, "
                   f"{events / args.seconds:,.0f} events/s, "
                   f"{per_request:.1f} ms server CPU per request")
+        print(f"memory after serving: {rss_mb(info['pid']):.0f} MB resident (target < 1536 MB)")
     finally:
         child.stdin.close()
         child.wait(timeout=30)

@@ -169,7 +169,7 @@ def _dumps(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-EVENT_CACHE_SIZE = 50_000
+EVENT_CACHE_SIZE = 20_000  # ~80 MB of JSON at most
 
 
 class Mode:
@@ -232,6 +232,7 @@ class StripeApi:
                 "Cache-Control": "no-cache, no-store"}
         path, _sep, query = raw_path.partition("?")
         version: str | None = None
+        livemode = False
         try:
             if self.fault_rate and path.startswith("/v1/"):
                 fault = self._fault()
@@ -240,6 +241,7 @@ class StripeApi:
                 if fault == "500":
                     raise ApiError(500, "An unknown error occurred", type_="api_error")
             key = self._authenticate(headers)
+            livemode = key.livemode
             version = self._version(headers, key)
             if self.limiter is not None and not self.limiter.allow(key.livemode):
                 raise ApiError(429, "Request rate limit exceeded. You can learn more about rate "
@@ -256,11 +258,12 @@ class StripeApi:
             return Response(200, payload, {**base, "Stripe-Version": version})
         except ParamError as exc:
             return self._error(ApiError(400, exc.message, code=exc.code, param=exc.param),
-                               base, version)
+                               base, version, livemode)
         except ApiError as exc:
-            return self._error(exc, base, version)
+            return self._error(exc, base, version, livemode)
 
-    def _error(self, exc: ApiError, base: dict[str, str], version: str | None) -> Response:
+    def _error(self, exc: ApiError, base: dict[str, str], version: str | None,
+               livemode: bool) -> Response:
         error: dict[str, Any] = {}
         if exc.code:
             error["code"] = exc.code
@@ -269,7 +272,8 @@ class StripeApi:
         if exc.param:
             error["param"] = exc.param
         if exc.status not in (401, 500):
-            error["request_log_url"] = (f"https://dashboard.stripe.com/test/logs/"
+            logs = "logs" if livemode else "test/logs"
+            error["request_log_url"] = (f"https://dashboard.stripe.com/{logs}/"
                                         f"{base['Request-Id']}?t={int(time.time())}")
         error["type"] = exc.type
         headers = {**base, **exc.headers}
