@@ -102,6 +102,18 @@ def to_csv(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], bytes]:
     return header, buf.getvalue().encode("utf-8")
 
 
+def write_csv(out: Any, header: Sequence[str], payloads: Iterable[Mapping[str, Any]]) -> int:
+    """Stream REST-form payloads as CSV rows under `header` to a text file; returns rows."""
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(header)
+    n = 0
+    for payload in payloads:
+        flat = flatten(payload)
+        w.writerow([csv_value(flat[c]) if c in flat else "" for c in header])
+        n += 1
+    return n
+
+
 def chunk_rows(rows: Iterable[Mapping[str, Any]], *, max_bytes: int = MAX_UPLOAD_BYTES,
                max_rows: int = 10_000) -> Iterator[list[Mapping[str, Any]]]:
     """Group rows so that each group's CSV stays under `max_bytes` (estimated per row from its
@@ -167,7 +179,7 @@ class BulkClient:
     def _url(self, path: str) -> str:
         return f"{self.sf.base_url}jobs/ingest{path}"
 
-    def _request(self, method: str, path: str, *, body: bytes | None = None,
+    def _request(self, method: str, path: str, *, body: Any = None,
                  content_type: str = "application/json", accept: str = "application/json"
                  ) -> requests.Response:
         headers = {k: v for k, v in self.sf.headers.items() if k.lower() != "content-type"}
@@ -200,7 +212,8 @@ class BulkClient:
         info = self._json("POST", "", body)
         return str(info["id"])
 
-    def upload(self, job_id: str, data: bytes) -> None:
+    def upload(self, job_id: str, data: bytes | Any) -> None:
+        """`data`: the CSV bytes, or a binary file positioned at its start (streamed)."""
         self._request("PUT", f"/{job_id}/batches", body=data,
                       content_type="text/csv; charset=UTF-8")
 

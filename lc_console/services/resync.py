@@ -31,6 +31,8 @@ is newer than ours and is not sent again (counted as `newer`).
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import tempfile
 import threading
@@ -694,38 +696,64 @@ class Backfill:
     # bulk
 
     def _write_bulk(self, obj: str, operation: str, total: int) -> None:
+        """Jobs of up to max_upload_bytes of CSV. Rows are streamed from the staging DB twice
+        (pick the job's rows and columns, then write its CSV to a spooled file), so memory
+        stays flat however many records an object has."""
         assert self.stage is not None
         done = 0
         started = self.clock()
+        after = 0
         while True:
             self._check_cancel()
-            rows = self.stage.pending(obj, operation, 10_000_000)
-            if not rows:
+            seqs, header, key_field, after = self._next_job_rows(obj, operation, after)
+            if not seqs:
                 return
-            rows = self._newer_in_store(obj, rows)
-            if not rows:
+            self._progress("upload", done, total, f"{obj} records", started,
+                           f"new Bulk job of {len(seqs):,}")
+            job_id = self.bulk.create_job(obj, operation, key_field)
+            self.stage.mark(seqs, "sent", job_id=job_id)
+            self.cp["jobs"].append({"id": job_id, "object": obj, "key_field": key_field})
+            self._save()
+            with tempfile.SpooledTemporaryFile(max_size=8_000_000) as spool:
+                text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
+                bulk.write_csv(text, header,
+                               (r["payload"] for r in self.stage.iter_job(job_id)))
+                text.flush()
+                spool.seek(0)
+                self.bulk.upload(job_id, spool)
+                text.detach()
+            self.bulk.close(job_id)
+            done += len(seqs)
+            self._progress("upload", done, total, f"{obj} records", started, f"job {job_id}")
+            self._finish_job(job_id, obj, key_field, len(seqs))
+
+    def _next_job_rows(self, obj: str, operation: str, after: int
+                       ) -> tuple[list[int], list[str], str, int]:
+        """(seqs, CSV header, key field, last seq looked at) of the next job's rows."""
+        assert self.stage is not None
+        seqs: list[int] = []
+        columns: dict[str, None] = {}
+        key_field = ""
+        size = 0
+        while True:
+            page = self.stage.pending(obj, operation, 5000, after_seq=after)
+            if not page:
+                break
+            page = self._newer_in_store(obj, page)
+            for row in page:
+                flat = bulk.flatten(row["payload"])
+                estimate = len(json.dumps(flat, default=str)) + 2
+                if seqs and (size + estimate > self.max_upload_bytes
+                             or len(seqs) >= bulk.MAX_ROWS_PER_JOB):
+                    return seqs, list(columns), key_field, after
+                key_field = row["key_field"]
+                seqs.append(row["seq"])
+                columns.update(dict.fromkeys(flat))
+                size += estimate
+                after = row["seq"]
+            if not page:
                 continue
-            for group in bulk.chunk_rows(rows, max_bytes=self.max_upload_bytes,
-                                         max_rows=bulk.MAX_ROWS_PER_JOB):
-                self._check_cancel()
-                self._progress("upload", done, total, f"{obj} records", started,
-                               f"new Bulk job of {len(group):,}")
-                key_field = group[0]["key_field"]
-                job_id = self.bulk.create_job(obj, operation, key_field)
-                self.stage.mark([r["seq"] for r in group], "sent", job_id=job_id)
-                self.cp["jobs"].append({"id": job_id, "object": obj, "key_field": key_field})
-                self._save()
-                _header, data = bulk.to_csv([r["payload"] for r in group])
-                with tempfile.SpooledTemporaryFile(max_size=8_000_000) as spool:
-                    spool.write(data)
-                    del data
-                    spool.seek(0)
-                    self.bulk.upload(job_id, spool.read())
-                self.bulk.close(job_id)
-                done += len(group)
-                self._progress("upload", done, total, f"{obj} records", started,
-                               f"job {job_id}")
-                self._finish_job(job_id, obj, key_field, len(group))
+        return seqs, list(columns), key_field, after
 
     def _finish_open_jobs(self) -> None:
         for job in list(self.cp.get("jobs") or []):
@@ -751,56 +779,61 @@ class Backfill:
 
         info = self.bulk.wait(job_id, polled)
         outcome = self.bulk.outcome(job_id, info)
-        rows = {r["key_value"]: r for r in self.stage.rows_of_job(job_id)
-                if r["status"] == "sent"}
-        failed_keys: set[str] = set()
-        settled = 0
+        failed = {f.get(key_field) or "": f for f in outcome.failed}
+        unprocessed = {u.get(key_field) for u in outcome.unprocessed}
+        incomplete = outcome.state != "JobComplete"
+        settled = created = updated = 0
+        done_seqs: list[int] = []
         with self.store.transaction():
-            for f in outcome.failed:
-                key = f.get(key_field) or ""
-                row = rows.get(key) or next((r for r in rows.values()
-                                             if matching.same_id(r["key_value"], key)), None)
-                if row is None:
-                    continue
-                failed_keys.add(row["key_value"])
-                code, message, fields = bulk.parse_error(f.get("sf__Error", ""))
-                self._settle_failed(row, code, message, fields,
-                                    {"sf__Error": f.get("sf__Error", "")}, job_id)
-                settled += 1
-            unprocessed = {u.get(key_field) for u in outcome.unprocessed}
-            for key, row in rows.items():
-                if key in failed_keys:
-                    continue
-                if key in unprocessed or (outcome.state != "JobComplete" and not outcome.processed):
+            for row in self.stage.iter_job(job_id, status="sent"):
+                key = row["key_value"]
+                f = failed.get(key)
+                if f is None and key_field == "Id":
+                    f = next((v for k, v in failed.items() if matching.same_id(k, key)), None)
+                if f is not None:
+                    code, message, fields = bulk.parse_error(f.get("sf__Error", ""))
+                    self._settle_failed(row, code, message, fields,
+                                        {"sf__Error": f.get("sf__Error", "")}, job_id)
+                elif key in unprocessed or (incomplete and not outcome.processed):
                     if outcome.state == "Failed":
                         self._settle_failed(row, "BULK_JOB_FAILED", outcome.error_message or
                                             "the Bulk job failed", (), None, job_id)
                     else:
                         self._retry_later(row, "UNPROCESSED", "not processed by the Bulk job "
                                           f"{job_id} ({outcome.state})", (), None)
-                    continue
-                self._settle_ok(row, None, row["action"] == "create")
+                else:
+                    self._settle_ok(row, None, row["action"] == "create", mark=False,
+                                    count=False)
+                    done_seqs.append(row["seq"])
+                    if row["action"] == "create":
+                        created += 1
+                    else:
+                        updated += 1
                 settled += 1
-                if settled % 5000 == 0:
-                    self._progress("results", settled, len(rows), f"{obj} records", started)
-        self._progress("results", len(rows), len(rows), f"{obj} records", started)
+                if settled % 10_000 == 0:
+                    self._progress("results", settled, size, f"{obj} records", started)
+            self.store.increment_counters(obj, created=created, updated=updated)
+        self.stage.mark(done_seqs, "done")
+        self._progress("results", settled, size or settled, f"{obj} records", started)
         self.cp["jobs"] = [j for j in self.cp["jobs"] if j["id"] != job_id]
         self._save()
 
     # settling rows
 
-    def _settle_ok(self, row: dict[str, Any], sf_id: str | None, created: bool) -> None:
+    def _settle_ok(self, row: dict[str, Any], sf_id: str | None, created: bool, *,
+                   mark: bool = True, count: bool = True) -> None:
         assert self.stage is not None
         obj = row["object"]
-        self.stage.mark([row["seq"]], "done")
+        if mark:
+            self.stage.mark([row["seq"]], "done")
         self.store.put_last_written(obj, row["key_value"], row["written"], sf_id)
         counts = self.counts.setdefault(obj, ObjectCounts())
         if created:
             counts.created += 1
-            self.store.increment_counters(obj, created=1)
         else:
             counts.updated += 1
-            self.store.increment_counters(obj, updated=1)
+        if count:
+            self.store.increment_counters(obj, **{"created" if created else "updated": 1})
         self.store.audit(object=obj, action=f"{self.name} {row['operation']}", outcome="ok",
                          customer_id=row["customer_id"], external_key=row["label"],
                          salesforce_id=sf_id, detail="created" if created else "updated")

@@ -200,6 +200,26 @@ class Staging:
             out.append(row)
         return out
 
+    def iter_job(self, job_id: str, status: str | None = None) -> Iterator[dict[str, Any]]:
+        """The rows of a Bulk job, streamed in seq order (a cursor of its own)."""
+        sql = "SELECT * FROM staged WHERE job_id = ?"
+        params: list[Any] = [job_id]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        cur = self.db.cursor()
+        cur.execute(sql + " ORDER BY seq", params)
+        names = [d[0] for d in cur.description]
+        while True:
+            batch = cur.fetchmany(2000)
+            if not batch:
+                return
+            for r in batch:
+                row = dict(zip(names, r, strict=True))
+                row["payload"] = json.loads(row["payload"])
+                row["written"] = json.loads(row["written"])
+                yield row
+
     def rows_of_job(self, job_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT * FROM staged WHERE job_id = ? ORDER BY seq", (job_id,))
         names = [d[0] for d in rows.description]
