@@ -1014,8 +1014,10 @@ class Simulation:
         if kind == "signup" or not ledger.customers:
             self._signup()
             return
-        if kind == "billing" and active:
-            sub = rng.choice(active)
+        monthly = [s for s in active if period_months(s.st.items[0].price.plan) == 1]
+        if kind == "billing" and monthly:
+            # A billing cycle reset on a monthly plan: a payment (and maybe dunning) right now.
+            sub = rng.choice(monthly)
             decline = None
             if rng.random() < 0.35:
                 decline = _weighted(rng, catalog.DECLINE_WEIGHTS)
