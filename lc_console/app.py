@@ -31,6 +31,7 @@ HOME = "home"
 DOCTOR = "doctor"
 INSTALL = "install"
 FAILURES = "failures"
+AUDIT = "audit"
 SETTINGS_ERROR = "settings-error"
 
 # Screens reachable by key and from the palette: mode -> (title, what it shows).
@@ -39,6 +40,7 @@ PLACES: dict[str, tuple[str, str]] = {
     DOCTOR: ("Doctor", "Check versions, paths, keyring, terminal and TLS, with fixes"),
     INSTALL: ("Install", "Plan, install, repair or remove the LostChurn objects and fields"),
     FAILURES: ("Failures", "Records Salesforce refused, with its answer: retry or discard"),
+    AUDIT: ("Audit log", "Every write for a record, by email, Stripe id or Salesforce id"),
 }
 
 # Built-in palette commands kept next to ours (ours replace Theme, Keys and Quit).
@@ -61,6 +63,8 @@ class ConsoleApp(App[None]):
                 id="app.install", show=False),
         Binding("f", f"open('{FAILURES}')", "Failures", tooltip=PLACES[FAILURES][1],
                 id="app.failures", show=False),
+        Binding("l", f"open('{AUDIT}')", "Audit log", tooltip=PLACES[AUDIT][1],
+                id="app.audit", show=False),
         Binding("t", "toggle_theme", "Theme", tooltip="Switch between the dark and light theme",
                 id="app.theme", show=False),
         Binding("q", "quit", "Quit", tooltip="Quit lc-console", id="app.quit"),
@@ -84,6 +88,7 @@ class ConsoleApp(App[None]):
             DOCTOR: partial(DoctorScreen, profile),
             INSTALL: partial(_install_screen, profile),
             FAILURES: partial(_lazy_screen, "failures", "FailuresScreen", profile),
+            AUDIT: partial(_lazy_screen, "audit", "AuditScreen", profile),
         }
         for name, factory in factories.items():
             self.add_mode(name, factory)

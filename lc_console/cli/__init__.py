@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "lc_console.cli.sandbox_cmd",
     "lc_console.cli.connect_cmd",
     "lc_console.cli.install_cmd",
+    "lc_console.cli.audit_cmd",
     "lc_console.cli.resync_cmd",
     "lc_console.cli.demo_cmd",
 )
