@@ -163,7 +163,13 @@ def main() -> None:
 
         runner = for_profile(PROFILE, on_progress=progress, as_of=NOW)
         runner.bulk.poll_interval = 0.2
-        out = runner.run(Options(force=True))
+        if os.environ.get("BENCH_PROFILE"):
+            import cProfile
+            prof = cProfile.Profile()
+            out = prof.runcall(runner.run, Options(force=True))
+            prof.dump_stats(os.environ["BENCH_PROFILE"])
+        else:
+            out = runner.run(Options(force=True))
         wall = time.perf_counter() - t0
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         runner.store.close()
