@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import tomli_w
-
-from lc_console import paths, secrets, settings
+from lc_console import paths, settings
 from lc_console.cli.common import add_command, fail, print_json
 
 
@@ -30,6 +28,8 @@ def _path(args: argparse.Namespace) -> int:
 
 
 def secrets_summary(profile: str) -> dict[str, str]:
+    from lc_console import secrets  # keyring: imported here so --help stays fast
+
     try:
         stored = secrets.status(profile)
     except secrets.KeyringUnavailable as exc:
@@ -50,6 +50,8 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     print(f"# profile: {args.profile}")
     print(f"# file: {paths.config_file(args.profile)}")
+    import tomli_w
+
     print(tomli_w.dumps(data))
     print("# secrets (OS keyring)")
     for name, state in secret_info.items():

@@ -11,15 +11,21 @@ import argparse
 import dataclasses
 import getpass
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lc_console import settings
 from lc_console.cli.common import add_command, print_json
-from lc_console.services import connect
-from lc_console.services import status as status_service
-from lc_console.services.connect import ConnectError, UserMessage
 
-PERMISSIONS_HELP = ", ".join(f"{n.permission}" for n in connect.stripe_keys.NEEDED)
+# The services (simple-salesforce, zeep, httpx) are imported by the handlers, so that
+# `lc-console --help` and the other commands start fast.
+if TYPE_CHECKING:
+    from lc_console.services import connect
+    from lc_console.services.connect import UserMessage
+
+
+def _permissions_help() -> str:
+    from lc_console.stripe.keys import NEEDED
+
+    return ", ".join(f"{n.permission}" for n in NEEDED)
 
 
 def register(sub: Any) -> None:
@@ -46,7 +52,7 @@ def register(sub: Any) -> None:
     sf.set_defaults(handler=_salesforce)
 
     st = add_command(inner, "stripe", "check a Stripe API key's account and permissions, then "
-                     f"store it in the keyring (reads needed: {PERMISSIONS_HELP})")
+                     f"store it in the keyring (reads needed: {_permissions_help()})")
     st.add_argument("--key-stdin", action="store_true",
                     help="read the key from standard input instead of a hidden prompt")
     st.set_defaults(handler=_stripe)
@@ -81,6 +87,9 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
 
 
 def _salesforce(args: argparse.Namespace) -> int:
+    from lc_console.services import connect
+    from lc_console.services.connect import ConnectError
+
     try:
         plan = connect.plan_salesforce(args.profile, env=args.env, client_id=args.client_id,
                                        port=args.port, timeout=args.timeout)
@@ -98,6 +107,8 @@ def _salesforce(args: argparse.Namespace) -> int:
 
 
 def _web(plan: connect.SalesforcePlan, *, open_browser: bool) -> connect.SalesforceConnected:
+    from lc_console.services import connect
+
     login = connect.start_web_login(plan)
     minutes = plan.timeout / 60
     if open_browser and login.open_browser():
@@ -116,6 +127,8 @@ def _web(plan: connect.SalesforcePlan, *, open_browser: bool) -> connect.Salesfo
 
 
 def _device(plan: connect.SalesforcePlan) -> connect.SalesforceConnected:
+    from lc_console.services import connect
+
     login = connect.start_device_login(plan)
     _err("On any device with a browser, open")
     print(login.verification_uri, flush=True)
@@ -134,6 +147,8 @@ def _device(plan: connect.SalesforcePlan) -> connect.SalesforceConnected:
 
 
 def _read_key(args: argparse.Namespace) -> str:
+    from lc_console.services.connect import ConnectError, UserMessage
+
     if args.key_stdin:
         return sys.stdin.readline().strip()
     if not sys.stdin.isatty():
@@ -145,6 +160,9 @@ def _read_key(args: argparse.Namespace) -> str:
 
 
 def _stripe(args: argparse.Namespace) -> int:
+    from lc_console.services import connect
+    from lc_console.services.connect import ConnectError
+
     try:
         key = _read_key(args)
         _err("Checking the key with Stripe...")
@@ -174,6 +192,10 @@ def _stripe(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from lc_console import settings
+    from lc_console.services import connect
+    from lc_console.services import status as status_service
+
     try:
         st = status_service.gather(args.profile)
     except settings.SettingsError as exc:

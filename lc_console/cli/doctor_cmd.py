@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from lc_console.cli.common import add_command, print_json
-from lc_console.services.doctor import run_checks
 
 
 def register(sub: Any) -> None:
@@ -16,6 +15,8 @@ def register(sub: Any) -> None:
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    from lc_console.services.doctor import run_checks  # imported here: --help stays fast
+
     results = run_checks(args.profile)
     if args.json:
         print_json([r.__dict__ for r in results])

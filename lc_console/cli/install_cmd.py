@@ -6,11 +6,15 @@ import argparse
 import shutil
 import sys
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lc_console.cli.common import add_command, fail, print_json
-from lc_console.salesforce.schema_diff import Plan
-from lc_console.services import install
+
+# The install service (simple-salesforce, zeep) is imported by the handlers, so that
+# `lc-console --help` and the other commands start fast.
+if TYPE_CHECKING:
+    from lc_console.salesforce.schema_diff import Plan
+    from lc_console.services import install
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # conflicts, no permission, deploy failure, removal not confirmed
@@ -82,6 +86,8 @@ class _ProgressPrinter:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from lc_console.services import install
+
     if args.yes and not args.remove:
         return fail("--yes only confirms --remove.", code=EXIT_NOT_READY)
     if args.plan and args.remove:
@@ -100,6 +106,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace, target: install.Target) -> int:
+    from lc_console.services import install
+
     plan = install.plan(target)
     if args.json:
         print_json(install.plan_to_dict(plan))
@@ -110,6 +118,8 @@ def _plan(args: argparse.Namespace, target: install.Target) -> int:
 
 
 def _install(args: argparse.Namespace, target: install.Target) -> int:
+    from lc_console.services import install
+
     printer = None if args.json else _ProgressPrinter(show_plan=True)
     result = install.install(target, on_progress=printer)
     if args.json:
@@ -121,6 +131,8 @@ def _install(args: argparse.Namespace, target: install.Target) -> int:
 
 
 def _remove(args: argparse.Namespace, target: install.Target) -> int:
+    from lc_console.services import install
+
     if not args.yes:
         preview = install.remove_preview(target)
         if args.json:
