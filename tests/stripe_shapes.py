@@ -18,7 +18,9 @@ from typing import Any
 
 import jsonschema
 
-REFERENCE_DIR = Path(os.environ.get("LC_STRIPE_REFERENCE", "/work/shared/stripe"))
+# Stripe's own data (see data/stripe/SOURCE.md: MIT-licensed, copied verbatim).
+REFERENCE_DIR = Path(os.environ.get("LC_STRIPE_REFERENCE",
+                                    Path(__file__).parent / "data" / "stripe"))
 
 # Object type -> stripe-python class in sdk-fields-endive.json.
 SDK_CLASS = {
@@ -37,10 +39,6 @@ FIXTURE_KEYS_NOT_RENDERED = {
     # fixture still carries it as null.
     "invoice": {"subscription"},
 }
-
-
-def available() -> bool:
-    return (REFERENCE_DIR / "openapi-subset.json").is_file()
 
 
 @cache

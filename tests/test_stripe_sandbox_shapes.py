@@ -13,8 +13,6 @@ import stripe_shapes as shapes
 
 from lc_console.sandbox.stripe import DEFAULT_API_VERSION, LEGACY_API_VERSION, StripeSandbox
 
-pytestmark = pytest.mark.skipif(not shapes.available(), reason="needs /work/shared/stripe")
-
 NOW = 1_790_000_000
 VERSIONS = [DEFAULT_API_VERSION, LEGACY_API_VERSION, "2025-06-30.basil", "2024-06-20"]
 ENDPOINTS = ["/v1/customers", "/v1/subscriptions", "/v1/invoices", "/v1/charges", "/v1/refunds",
@@ -172,3 +170,20 @@ def test_versions_differ_exactly_where_stripe_changed_them(sandbox: StripeSandbo
     newer = get(sandbox, f"/v1/payment_intents/{pi['id']}", "2024-06-20")
     assert newer["latest_charge"] == pi["latest_charge"] and "charges" not in newer
     assert newer["invoice"] == old_pi["invoice"]
+
+
+def test_the_checks_catch_a_wrong_shape(sandbox: StripeSandbox) -> None:
+    """The validators can fail: each mistake a sandbox could make is caught."""
+    current = get(sandbox, "/v1/invoices", DEFAULT_API_VERSION, limit=1)["data"][0]
+    old = get(sandbox, f"/v1/invoices/{current['id']}", LEGACY_API_VERSION)
+    assert shapes.object_errors({**current, "paid": True}, DEFAULT_API_VERSION)  # old field
+    assert shapes.object_errors({**current, "amount_due": "10"}, DEFAULT_API_VERSION)  # type
+    without_total = {k: v for k, v in current.items() if k != "total"}
+    assert shapes.object_errors(without_total, DEFAULT_API_VERSION)  # required
+    assert shapes.object_errors({**old, "parent": current["parent"]}, LEGACY_API_VERSION)
+    without_paid = {k: v for k, v in old.items() if k != "paid"}
+    assert shapes.object_errors(without_paid, LEGACY_API_VERSION)
+    assert shapes.object_errors({**old, "status": "pending"}, LEGACY_API_VERSION)  # enum
+    page = get(sandbox, "/v1/invoices", DEFAULT_API_VERSION, limit=1)
+    assert shapes.response_errors({**page, "url": "/v1/charges"}, DEFAULT_API_VERSION,
+                                  "/v1/invoices")
