@@ -125,3 +125,34 @@ def test_since_limits_the_scope_to_recent_customers(org: Any, stripe_sandbox: An
     written = org.records("Contact")
     assert 0 < len(written) < 45
     assert org.records("Opportunity") == [] and org.records("LostChurn_Recovery__c") == []
+
+
+def test_live_sync_and_backfill_never_write_a_record_twice(org: Any, stripe_sandbox: Any,
+                                                           store: Store) -> None:
+    """Both keep last-written values in the store (same keys and layout as sync/batch.py):
+    a record the live sync wrote after the backfill read Stripe is newer, so the backfill
+    leaves it; what the backfill wrote is what the live sync's skip-unchanged compares to."""
+    live: dict[str, str] = {}
+
+    def live_sync_writes_a_contact(p: Progress) -> None:
+        if p.phase == "results" and p.unit == "Account records" and not live:
+            contact = next(r for (o, _k), r in expected_records(stripe_sandbox).items()
+                           if o == "Contact")
+            live["key"] = str(contact.key)
+            store.put_last_written("Contact", live["key"], {
+                "values": {"LastName": "from the live sync"},
+                "versions": {"LastName": [stripe_sandbox.now + 5, "evt_live"]}})
+
+    result = runner(stripe_sandbox, store, on_progress=live_sync_writes_a_contact).run(
+        Options())
+    assert result.status == "done"
+    assert result.counts["Contact"].newer == 1
+    cid = live["key"].split("=", 1)[1]
+    assert not any(c.get("LostChurn_ID__c") == cid for c in org.records("Contact"))
+    written = store.get_last_written("Account", f"LostChurn_Stripe_Customer_ID__c={cid}") or \
+        next(iter(store.get_last_written_many("Account", [
+            f"LostChurn_Stripe_Customer_ID__c={r['LostChurn_Stripe_Customer_ID__c']}"
+            for r in org.records("Account")]).values()))
+    assert set(written.values) == {"values", "versions"}
+    assert written.values["values"]["LostChurn_Stripe_Customer_ID__c"]
+    assert all(v[1].startswith("backfill:") for v in written.values["versions"].values())

@@ -57,7 +57,7 @@ from lc_console.sync import backfill as bf
 from lc_console.sync import mapping, matching, ordering, plan, safety
 from lc_console.sync.derive import SalesforceContext
 from lc_console.sync.describe import DescribeCache, ObjectInfo
-from lc_console.sync.model import ExternalKey, IdKey, RecordKey
+from lc_console.sync.model import ExternalKey, IdKey, RecordKey, Version
 
 PHASES = ("read", "derive", "upload", "process", "results")
 CHUNK_CUSTOMERS = 500
@@ -130,6 +130,24 @@ class Stop(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+# Last-written values are shared with the live sync (sync/batch.py keeps the same layout):
+# key str(RecordKey) ("LostChurn_ID__c=cus_1", "Id=003..."), value {"values": {field: JSON
+# value}, "versions": {field: [created, event_id]}}. The live sync skips what a backfill
+# wrote, and the other way round.
+
+
+def lw_key(key_field: str, key_value: str) -> str:
+    return str(ExternalKey(key_field, key_value)) if key_field != "Id" else str(IdKey(key_value))
+
+
+def stored_from(values: Mapping[str, Any] | None, sf_id: str | None) -> plan.Stored:
+    values = values or {}
+    if "values" not in values and "versions" not in values:
+        return plan.Stored(dict(values), {}, sf_id)
+    versions = {n: Version(int(v[0]), str(v[1])) for n, v in (values.get("versions") or {}).items()}
+    return plan.Stored(dict(values.get("values") or {}), versions, sf_id)
 
 
 def staging_path(profile: str, name: str) -> Path:
@@ -441,12 +459,11 @@ class Backfill:
                 for k in ids:
                     if matching.same_id(row["Id"], k.id):
                         current[(obj, k)] = row
-            names = [k.value if isinstance(k, ExternalKey) else k.id for k in keys]
-            held = self.store.get_last_written_many(obj, names)
+            held = self.store.get_last_written_many(obj, [str(k) for k in keys])
             for k in keys:
-                lw = held.get(k.value if isinstance(k, ExternalKey) else k.id)
+                lw = held.get(str(k))
                 if lw is not None:
-                    stored[(obj, k)] = plan.Stored(lw.values, {}, lw.salesforce_id)
+                    stored[(obj, k)] = stored_from(lw.values, lw.salesforce_id)
         return plan.OrgView(self.describes, current, stored)
 
     def _derive(self, options: Options, result: Result) -> None:
@@ -528,7 +545,9 @@ class Backfill:
             staged.append({"object": p.sobject, "operation": p.operation,
                            "key_field": key_field, "key_value": key_value,
                            "customer_id": p.customer_id, "label": p.label,
-                           "action": p.action, "payload": p.payload, "written": p.written})
+                           "action": p.action, "payload": p.payload,
+                           "written": {"values": p.written, "versions": {
+                               n: [v.created, v.event_id] for n, v in sorted(p.versions.items())}}})
         self.stage.stage(staged)
 
     # --- reconcile drift ----------------------------------------------------------------
@@ -619,10 +638,11 @@ class Backfill:
         """Drop rows the live sync wrote after this run read Stripe (theirs is newer)."""
         assert self.stage is not None
         since = float(self.cp.get("read_started_at") or 0)
-        held = self.store.get_last_written_many(obj, [r["key_value"] for r in rows])
+        held = self.store.get_last_written_many(
+            obj, [lw_key(r["key_field"], r["key_value"]) for r in rows])
         keep, newer = [], []
         for r in rows:
-            lw = held.get(r["key_value"])
+            lw = held.get(lw_key(r["key_field"], r["key_value"]))
             (newer if lw is not None and lw.updated_at > since else keep).append(r)
         if newer:
             self.stage.mark([r["seq"] for r in newer], "skipped")
@@ -826,7 +846,14 @@ class Backfill:
         obj = row["object"]
         if mark:
             self.stage.mark([row["seq"]], "done")
-        self.store.put_last_written(obj, row["key_value"], row["written"], sf_id)
+        name = lw_key(row["key_field"], row["key_value"])
+        old = self.store.get_last_written(obj, name)
+        written = row["written"]
+        merged = dict(stored_from(old.values, None).values) if old else {}
+        merged.update(written.get("values") or {})
+        self.store.put_last_written(obj, name, {"values": merged,
+                                                "versions": written.get("versions") or {}},
+                                    sf_id)
         counts = self.counts.setdefault(obj, ObjectCounts())
         if created:
             counts.created += 1
