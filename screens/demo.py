@@ -9,6 +9,7 @@ exits.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import ClassVar
 
 from textual import on, work
@@ -19,6 +20,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Label, Static
 
 from lc_console import app as console_app
+from lc_console.screens.base import ConsoleScreen
 from lc_console.services import demo as demo_service
 from lc_console.services.connect import ConnectError
 from lc_console.settings import Settings, SettingsError
@@ -122,6 +124,10 @@ class DemoConsoleApp(console_app.ConsoleApp):
         self.show_info = show_info
         self.title = "lc-console demo"
         # The setup wizard when the console has one, else Home.
+        if WIZARD not in self._modes:
+            wizard = _wizard_screen()
+            if wizard is not None:
+                self.add_mode(WIZARD, partial(wizard, session.profile))
         if WIZARD in self._modes:
             self.start_mode = WIZARD
 
@@ -140,6 +146,16 @@ class DemoConsoleApp(console_app.ConsoleApp):
                             "The demo org's URL and admin login, and the Stripe sandbox's key",
                             self.action_demo_info)
         yield from super().get_system_commands(screen)
+
+
+def _wizard_screen() -> type[ConsoleScreen] | None:
+    """screens/wizard.py's screen, when it exists and the app does not route to it yet."""
+    try:
+        from lc_console.screens import wizard
+    except ImportError:
+        return None
+    screen = getattr(wizard, "WizardScreen", None)
+    return screen if isinstance(screen, type) and issubclass(screen, ConsoleScreen) else None
 
 
 def make_demo_app(session: demo_service.DemoSession, *, show_info: bool = True) -> DemoConsoleApp:

@@ -326,3 +326,56 @@ def test_demo_command_without_console_connects_both_and_stops_on_ctrl_c(
     assert not port_open(cfg.salesforce.login_url) and not port_open(cfg.stripe.api_base)
     assert not paths.config_file("prod").exists()
     demo.wipe()
+
+
+@pytest.mark.slow
+@pytest.mark.secret_service
+def test_demo_command_in_a_terminal_shows_the_logins_and_quitting_stops_the_sandboxes(
+        secret_service: Any, tmp_path: Path) -> None:
+    """The real `lc-console demo` in a pseudo-terminal (tmux), bounded in time."""
+    import re
+    import shlex
+    import shutil
+
+    if shutil.which("tmux") is None:
+        pytest.skip("needs tmux")
+    sock = f"lc-demo-test-{os.getpid()}"
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in os.environ.items()
+                   if k.startswith(("XDG_", "DBUS_", "LC_", "PATH", "HOME")))
+    done = tmp_path / "exit"
+    command = (f"env -u DISPLAY -u WAYLAND_DISPLAY {env} {shlex.quote(sys.executable)} -m "
+               f"lc_console demo --scenario small; echo $? > {shlex.quote(str(done))}")
+    tmux = ["tmux", "-L", sock]
+
+    def screen() -> str:
+        return subprocess.run(tmux + ["capture-pane", "-p", "-t", "demo"], capture_output=True,
+                              text=True, timeout=10).stdout
+
+    def wait_for(pred: Any, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pred():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"timed out; the terminal shows:\n{screen()}")
+
+    subprocess.run(tmux + ["new-session", "-d", "-s", "demo", "-x", "100", "-y", "30",
+                           "sh", "-c", command + "; sleep 60"], check=True, timeout=10)
+    try:
+        wait_for(lambda: "Demo · local sandboxes" in screen() and "Stripe key" in screen())
+        text = screen()
+        url = re.search(r"Org URL\s+(https://127\.0\.0\.1:\d+)", text)
+        assert url and "admin@lc-sandbox.example.com" in text and "rk_test_" in text
+        cfg = settings.load(DEMO)
+        assert cfg.salesforce.login_url == url.group(1)
+        assert port_open(cfg.salesforce.login_url) and port_open(cfg.stripe.api_base)
+        subprocess.run(tmux + ["send-keys", "-t", "demo", "Escape"], check=True, timeout=10)
+        wait_for(lambda: "Demo · local sandboxes" not in screen())
+        subprocess.run(tmux + ["send-keys", "-t", "demo", "q"], check=True, timeout=10)
+        wait_for(lambda: done.exists() and done.read_text().strip() != "", timeout=30)
+        assert done.read_text().strip() == "0"
+        assert "Demo stopped: both sandboxes are shut down." in screen()
+        assert not port_open(cfg.salesforce.login_url) and not port_open(cfg.stripe.api_base)
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True, timeout=10)
+    demo.wipe()
