@@ -107,3 +107,26 @@ def test_rows_salesforce_rejects_land_in_failures_and_a_retry_clears_them(
             assert retried.failed == 0, retried.problems
     assert failures.active_ids(store) == []
     assert org_matches(org, expected_records(stripe_sandbox)) == []
+
+
+def test_transient_failures_are_asked_again(org: Any, stripe_sandbox: Any,
+                                            store: Store) -> None:
+    set_sync(bulk_threshold=20)  # Accounts and Contacts by Bulk, the rest by collections
+    waits: list[float] = []
+    injected: set[str] = set()
+
+    def outage(p: Progress) -> None:
+        # A 503 / dropped connection while a job is polled, then on a composite call.
+        if p.phase == "process" and "poll" not in injected:
+            injected.add("poll")
+            org.faults.inject("unavailable", 2)
+        if p.phase == "upload" and p.unit == "Opportunity records" and "rest" not in injected:
+            injected.add("rest")
+            org.faults.inject("unavailable", 1)
+
+    result = runner(stripe_sandbox, store, on_progress=outage, sleep=waits.append).run(
+        Options())
+    assert result.status == "done", result.message
+    assert injected == {"poll", "rest"} and len(waits) >= 3
+    assert org_matches(org, expected_records(stripe_sandbox)) == []
+    assert store.count_failures() == 0

@@ -43,6 +43,7 @@ TERMINAL = ("JobComplete", "Failed", "Aborted")
 MAX_UPLOAD_BYTES = 100_000_000
 MAX_ROWS_PER_JOB = 150_000_000
 TIMEOUT = (10.0, 300.0)
+RETRIES = 3
 
 
 # --- CSV ------------------------------------------------------------------------------------
@@ -182,22 +183,31 @@ class BulkClient:
     def _request(self, method: str, path: str, *, body: Any = None,
                  content_type: str = "application/json", accept: str = "application/json"
                  ) -> requests.Response:
-        headers = {k: v for k, v in self.sf.headers.items() if k.lower() != "content-type"}
-        headers["Content-Type"] = content_type
-        headers["Accept"] = accept
-        self.calls += 1
-        try:
-            response = self.sf.session.request(method, self._url(path), data=body,
-                                               headers=headers, timeout=TIMEOUT)
-        except requests.RequestException as exc:
-            kind = "timed out" if isinstance(exc, requests.Timeout) else "connection dropped"
-            raise BulkError("CONNECTION_ERROR", f"{kind} ({type(exc).__name__})") from None
-        if response.status_code == 401:
-            raise writer.SessionExpired()
-        if response.status_code >= 300:
-            err = writer.error_from_body(response.status_code, response.content)
-            raise BulkError(err.code, err.message, err.status, err.body)
-        return response
+        # Reads and state changes are asked again on a transient failure (1 s, 2 s, 4 s);
+        # creating a job or uploading is not (a retry could create or fill a second job).
+        retries = RETRIES if method in ("GET", "PATCH") else 0
+        for attempt in range(retries + 1):
+            headers = {k: v for k, v in self.sf.headers.items() if k.lower() != "content-type"}
+            headers["Content-Type"] = content_type
+            headers["Accept"] = accept
+            self.calls += 1
+            try:
+                response = self.sf.session.request(method, self._url(path), data=body,
+                                                   headers=headers, timeout=TIMEOUT)
+            except requests.RequestException as exc:
+                kind = "timed out" if isinstance(exc, requests.Timeout) else "connection dropped"
+                error = BulkError("CONNECTION_ERROR", f"{kind} ({type(exc).__name__})")
+            else:
+                if response.status_code == 401:
+                    raise writer.SessionExpired()
+                if response.status_code < 300:
+                    return response
+                err = writer.error_from_body(response.status_code, response.content)
+                error = BulkError(err.code, err.message, err.status, err.body)
+            if not error.transient or attempt == retries:
+                raise error
+            self.sleep(2.0 ** attempt)
+        raise AssertionError("unreachable")
 
     def _json(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()

@@ -52,7 +52,12 @@ from lc_console.salesforce import errors as sf_errors
 from lc_console.services.staging import Staging
 from lc_console.settings import Settings
 from lc_console.store import Store
-from lc_console.stripe.lister import BACKFILL_KINDS, StripeLister, customer_of
+from lc_console.stripe.lister import (
+    BACKFILL_KINDS,
+    RateLimitedTooLong,
+    StripeLister,
+    customer_of,
+)
 from lc_console.sync import backfill as bf
 from lc_console.sync import mapping, matching, ordering, plan, safety
 from lc_console.sync.derive import SalesforceContext
@@ -177,7 +182,7 @@ class Backfill:
         self.on_progress = on_progress or (lambda p: None)
         self.lister = StripeLister(stripe_client)
         self.bulk = bulk.BulkClient(sf, poll_interval=poll[0], max_poll_interval=poll[1],
-                                    cancel=self.cancel)
+                                    cancel=self.cancel, sleep=sleep)
         self.max_upload_bytes = max_upload_bytes
         self.chunk_customers = chunk_customers
         self.sleep = sleep
@@ -250,6 +255,20 @@ class Backfill:
             result.status = "error"
             result.message = ("The Salesforce session expired and could not be renewed: "
                               "reconnect Salesforce, then run the same command to resume.")
+        except writer.WriteError as exc:
+            result.status = "error"
+            advice = sf_errors.advice_for(exc.code)
+            result.message = (f"Salesforce refused a request ({exc.code}: {exc.message})."
+                              + (f" {advice}" if advice else "")
+                              + " Run the same command again to resume where it stopped.")
+        except stripe.StripeError as exc:
+            result.status = "error"
+            result.message = (f"Stripe refused a request ({type(exc).__name__}: "
+                              f"{exc.user_message or exc}). Check the key with `lc-console "
+                              "doctor`, then run the same command again to resume.")
+        except RateLimitedTooLong as exc:
+            result.status = "error"
+            result.message = str(exc)
         finally:
             self.cp["counts"] = {o: vars(c) for o, c in self.counts.items()}
             if result.status in ("done", "dry-run") and self.cp.get("phase") != "gate":
