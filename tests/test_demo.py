@@ -379,3 +379,31 @@ def test_demo_command_in_a_terminal_shows_the_logins_and_quitting_stops_the_sand
     finally:
         subprocess.run(tmux + ["kill-server"], capture_output=True, timeout=10)
     demo.wipe()
+
+
+def test_snapshot_connect_salesforce_in_the_demo_without_a_browser(
+        snap_compare: Any, monkeypatch: pytest.MonkeyPatch, isolated_dirs: Path) -> None:
+    from console_helpers import Host
+    from textual.widgets import Input
+
+    from lc_console.screens.connect_salesforce import ConnectSalesforceScreen
+
+    monkeypatch.setenv("HOME", str(isolated_dirs.parent))
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)  # no blinking in pictures
+    for var in ("DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(var, raising=False)
+    still = _still_session()
+    demo.write_settings(still)
+    monkeypatch.setattr(demo, "current", lambda profile=None: still)
+    assert snap_compare(Host(lambda: ConnectSalesforceScreen(DEMO)), terminal_size=(100, 30))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="advisory locks are POSIX")
+def test_only_one_demo_at_a_time() -> None:
+    with demo.single_demo():
+        with pytest.raises(demo.DemoError,
+                           match=rf"Another `lc-console demo` is running \(process {os.getpid()}\)"):
+            with demo.single_demo():
+                pass
+    with demo.single_demo():  # released when the first demo ended
+        pass

@@ -42,13 +42,23 @@ def _say(text: str = "") -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from lc_console import secrets
     from lc_console.paths import DEFAULT_PROFILE
     from lc_console.services import demo
 
     if args.profile not in (DEFAULT_PROFILE, DEMO_PROFILE):
         _say(f"note: the demo always uses its own '{DEMO_PROFILE}' profile; profile "
              f"'{args.profile}' is ignored and left untouched.")
+    try:
+        with demo.single_demo():
+            return _run(args)
+    except demo.DemoError as exc:
+        return fail(str(exc), 1)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lc_console import secrets
+    from lc_console.services import demo
+
     try:
         removed = demo.wipe(DEMO_PROFILE)
     except secrets.KeyringUnavailable as exc:

@@ -24,7 +24,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -123,6 +124,38 @@ def current(profile: str | None = None) -> DemoSession | None:
 def state_dir(profile: str = DEMO_PROFILE) -> Path:
     """Where a demo keeps its sandboxes' state and log: under the profile's data dir."""
     return paths.data_dir(profile) / "sandboxes"
+
+
+@contextmanager
+def single_demo() -> Iterator[None]:
+    """Held for a demo's lifetime: a second `lc-console demo` would wipe this one's profile."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; nothing to guard with
+        yield
+        return
+    path = paths.data_dir(DEMO_PROFILE).parent / "demo.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:  # not inherited by the sandboxes' process (O_CLOEXEC)
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip()
+            raise DemoError("Another `lc-console demo` is running"
+                            + (f" (process {holder})" if holder else "")
+                            + ". Quit it first: each demo starts by wiping the demo "
+                            "profile.") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield
+        finally:
+            fh.seek(0)
+            fh.truncate()
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def wipe(profile: str = DEMO_PROFILE) -> list[str]:
