@@ -407,3 +407,48 @@ def test_only_one_demo_at_a_time() -> None:
                 pass
     with demo.single_demo():  # released when the first demo ended
         pass
+
+
+def test_demo_command_defaults_to_the_live_scenario() -> None:
+    from lc_console import cli
+
+    args = cli.build_parser().parse_args(["demo"])
+    assert (args.scenario, args.seed, args.no_console) == ("live", 1, False)
+    assert args.handler.__module__ == "lc_console.cli.demo_cmd"
+
+
+async def test_waiting_for_a_browser_that_never_opened_offers_the_demo_sign_in(
+        session: demo.DemoSession) -> None:
+    from textual.widgets import Button, ContentSwitcher, RadioButton, RadioSet
+
+    from lc_console.screens.connect_salesforce import ConnectSalesforceScreen
+    from lc_console.screens.demo import make_demo_app
+
+    app = make_demo_app(session, show_info=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ConnectSalesforceScreen)
+        list(screen.query_one("#method", RadioSet).query(RadioButton))[1].value = True  # URL
+        await pilot.pause()
+        screen.query_one("#connect", Button).press()
+
+        def step() -> str:
+            return str(screen.query_one("#steps", ContentSwitcher).current)
+
+        for _ in range(500):
+            await pilot.pause(0.02)
+            if step() == "step-waiting":
+                break
+        assert step() == "step-waiting"
+        assert session.admin.password in str(screen.query_one("#waiting-help").render())
+        button = screen.query_one("#demo-sign-in", Button)
+        assert button.display
+        button.press()
+        for _ in range(1000):
+            await pilot.pause(0.02)
+            if step() != "step-waiting":
+                break
+        assert step() == "step-connected"
+    assert secrets.get(DEMO, SecretKind.SALESFORCE_REFRESH_TOKEN)
