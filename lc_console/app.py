@@ -32,6 +32,7 @@ DOCTOR = "doctor"
 INSTALL = "install"
 FAILURES = "failures"
 AUDIT = "audit"
+MAPPING = "mapping"
 SETTINGS_ERROR = "settings-error"
 
 # Screens reachable by key and from the palette: mode -> (title, what it shows).
@@ -41,6 +42,8 @@ PLACES: dict[str, tuple[str, str]] = {
     INSTALL: ("Install", "Plan, install, repair or remove the LostChurn objects and fields"),
     FAILURES: ("Failures", "Records Salesforce refused, with its answer: retry or discard"),
     AUDIT: ("Audit log", "Every write for a record, by email, Stripe id or Salesforce id"),
+    MAPPING: ("Field mapping", "Targets, conflict policies, stages, free-mail domains and "
+              "thresholds, checked against the org"),
 }
 
 # Built-in palette commands kept next to ours (ours replace Theme, Keys and Quit).
@@ -65,6 +68,8 @@ class ConsoleApp(App[None]):
                 id="app.failures", show=False),
         Binding("l", f"open('{AUDIT}')", "Audit log", tooltip=PLACES[AUDIT][1],
                 id="app.audit", show=False),
+        Binding("m", f"open('{MAPPING}')", "Field mapping", tooltip=PLACES[MAPPING][1],
+                id="app.mapping", show=False),
         Binding("t", "toggle_theme", "Theme", tooltip="Switch between the dark and light theme",
                 id="app.theme", show=False),
         Binding("q", "quit", "Quit", tooltip="Quit lc-console", id="app.quit"),
@@ -89,6 +94,7 @@ class ConsoleApp(App[None]):
             INSTALL: partial(_install_screen, profile),
             FAILURES: partial(_lazy_screen, "failures", "FailuresScreen", profile),
             AUDIT: partial(_lazy_screen, "audit", "AuditScreen", profile),
+            MAPPING: partial(_lazy_screen, "mapping", "MappingScreen", profile),
         }
         for name, factory in factories.items():
             self.add_mode(name, factory)
