@@ -236,7 +236,7 @@ class PaymentIntent:
                  "secret", "st")
 
     def __init__(self, n: int, customer: Customer, invoice: Invoice | None, created: int,
-                 amount: int, currency: str, description: str, secret: str,
+                 amount: int, currency: str, description: str, secret: int,
                  st: PaymentIntentSt) -> None:
         self.n, self.customer, self.invoice, self.created = n, customer, invoice, created
         self.amount, self.currency, self.description = amount, currency, description
@@ -250,7 +250,7 @@ class Charge:
 
     def __init__(self, n: int, customer: Customer, pi: PaymentIntent, invoice: Invoice | None,
                  created: int, amount: int, currency: str, card: Card, decline: Decline | None,
-                 risk_score: int, description: str, receipt: str, st: ChargeSt) -> None:
+                 risk_score: int, description: str, receipt: int, st: ChargeSt) -> None:
         self.n, self.customer, self.pi, self.invoice = n, customer, pi, invoice
         self.created, self.amount, self.currency, self.card = created, amount, currency, card
         self.decline, self.risk_score, self.description = decline, risk_score, description
@@ -279,7 +279,7 @@ class Event:
     __slots__ = ("n", "created", "type", "obj", "st", "prev", "req", "idem", "version")
 
     def __init__(self, n: int, created: int, type_: str, obj: Any, st: State,
-                 prev: State | None, req: int | None, idem: str | None, version: str) -> None:
+                 prev: State | None, req: int | None, idem: int | None, version: str) -> None:
         self.n, self.created, self.type, self.obj, self.st = n, created, type_, obj, st
         self.prev, self.req, self.idem, self.version = prev, req, idem, version
 

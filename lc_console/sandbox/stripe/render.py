@@ -9,6 +9,7 @@ across the breaking changes the console can see, for versions before basil, clov
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Any
 
 from . import legacy
@@ -67,7 +68,8 @@ class Renderer:
             before = self.render(kind, ev.obj, ev.version, ev.prev)
             data["previous_attributes"] = previous_attributes(before, data["object"])
         request = {"id": self.id("request", ev.req) if ev.req is not None else None,
-                   "idempotency_key": ev.idem}
+                   "idempotency_key": (str(uuid.UUID(int=ev.idem, version=4))
+                                       if ev.idem is not None else None)}
         return {
             "id": self.id("event", ev.n),
             "object": "event",
@@ -537,7 +539,7 @@ class Renderer:
             "canceled_at": st.canceled_at,
             "cancellation_reason": st.cancellation_reason,
             "capture_method": "automatic",
-            "client_secret": f"{pid}_{pi.secret}",
+            "client_secret": f"{pid}_secret_{pi.secret:x}",
             "confirmation_method": "automatic",
             "created": pi.created,
             "currency": pi.currency,

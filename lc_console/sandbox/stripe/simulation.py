@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import heapq
 import random
-import uuid
 from bisect import bisect_right
 from calendar import monthrange
 from collections.abc import Callable
@@ -190,8 +189,8 @@ class Simulation:
     # -- requests and events ---------------------------------------------------------------
     def request(self) -> None:
         n = self.ledger.next_number("request")
-        idem = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        self.req = (n, idem)
+        # The idempotency key stripe-python would have sent (a UUID4), formatted when rendered.
+        self.req = (n, self.rng.getrandbits(128))
 
     def automatic(self) -> None:
         self.req = None
@@ -542,7 +541,7 @@ class Simulation:
             return
         desc = "Subscription creation" if inv.billing_reason == "subscription_create" \
             else "Subscription update"
-        secret = f"secret_{self.rng.getrandbits(100):x}"
+        secret = self.rng.getrandbits(100)
         pi = PaymentIntent(len(ledger.payment_intents), cust, inv, self.now, inv.total,
                            inv.currency, desc, secret,
                            PaymentIntentSt("requires_confirmation", None, (), None, 0,
@@ -622,7 +621,7 @@ class Simulation:
         card = cust.st.card
         assert card is not None
         amount = inv.total
-        receipt = f"{self.rng.getrandbits(120):x}"
+        receipt = self.rng.getrandbits(120)
         risk = self.rng.randint(5, 60) if decline is None or not decline.blocked \
             else self.rng.randint(80, 99)
         charge = Charge(len(ledger.charges), cust, pi, inv, now, amount, inv.currency, card,
