@@ -52,7 +52,7 @@ def test_a_second_run_sends_nothing(org: Any, stripe_sandbox: Any, store: Store)
     assert sum(c.created + c.updated for c in again.counts.values()) == 0
     assert sum(c.skipped for c in again.counts.values()) == first.forecast.total_records
     # Reads and the limits check only: describe is cached, nothing is written.
-    assert org.usage() - before <= 6
+    assert org.usage() - before <= 8
 
 
 def test_bulk_path_gives_the_same_org_as_collections(
@@ -85,7 +85,7 @@ def test_bulk_path_gives_the_same_org_as_collections(
 def test_forecast_refuses_past_the_throttle_threshold_unless_forced(
         org: Any, stripe_sandbox: Any, store: Store) -> None:
     org.set_daily_limit(1000)
-    org.set_usage(797)  # threshold 800: four composite calls would cross it
+    org.set_usage(789)  # threshold 800: the reads fit, the four composite calls would not
     result = runner(stripe_sandbox, store).run(Options())
     assert result.status == "refused"
     assert "--force" in result.message and "--objects" in result.message
@@ -156,3 +156,14 @@ def test_live_sync_and_backfill_never_write_a_record_twice(org: Any, stripe_sand
     assert set(written.values) == {"values", "versions"}
     assert written.values["values"]["LostChurn_Stripe_Customer_ID__c"]
     assert all(v[1].startswith("backfill:") for v in written.values["versions"].values())
+
+
+def test_reading_the_org_alone_past_the_threshold_is_refused_before_any_read(
+        org: Any, stripe_sandbox: Any, store: Store) -> None:
+    org.set_daily_limit(1000)
+    org.set_usage(797)
+    result = runner(stripe_sandbox, store).run(Options())
+    assert result.status == "refused"
+    assert "Reading the org" in result.message and "--force" in result.message
+    assert result.stripe_calls == 0
+    assert org.records("Account") == []

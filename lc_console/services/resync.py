@@ -291,6 +291,10 @@ class Backfill:
 
     def _run(self, options: Options, result: Result) -> None:
         if self.cp["phase"] == "read":
+            if not self.cp.get("read_checked"):
+                self._check_read_cost(options)
+                self.cp["read_checked"] = True
+                self._save()
             self._read_stripe()
             self._read_org()
             self.cp["phase"] = "derive"
@@ -366,12 +370,7 @@ class Backfill:
             if info is None:
                 continue
             fields = self._fields_of(obj, info)
-            where = ""
-            if obj == "Contact":
-                where = f" WHERE Email != null OR {KEY_FIELDS[obj]} != null"
-            elif obj == "Opportunity":
-                where = f" WHERE {KEY_FIELDS[obj]} != null"
-            soql = f"SELECT {', '.join(fields)} FROM {obj}{where}"
+            soql = f"SELECT {', '.join(fields)} FROM {obj}{self._where(obj)}"
             for rows in self._query_pages(soql):
                 self._check_cancel()
                 self.stage.put_org(self._org_row(obj, r) for r in rows)
@@ -379,6 +378,41 @@ class Backfill:
                 self._progress("read", done, None, "Salesforce records", started, obj)
         self.cp["org_done"] = True
         self._save()
+
+    @staticmethod
+    def _where(obj: str) -> str:
+        if obj == "Contact":
+            return f" WHERE Email != null OR {KEY_FIELDS[obj]} != null"
+        if obj == "Opportunity":
+            return f" WHERE {KEY_FIELDS[obj]} != null"
+        return ""
+
+    def _check_read_cost(self, options: Options) -> None:
+        """Before anything is read: reading the org's records for matching costs one call per
+        2,000 records; refuse when that alone would cross the throttle threshold."""
+        self._describe()
+        present = [o for o in bf.OBJECTS if self.describes.get(o) is not None]
+        if not present:
+            raise Stop("error", "The LostChurn objects are not installed in the org, or the "
+                                "connected user cannot see them: run `lc-console install`.")
+        subs = [writer.query_request(f"SELECT COUNT() FROM {o}{self._where(o)}")
+                for o in present]
+        self.sf_calls += 1
+        answers = writer.composite(self.sf, subs)
+        counts = {o: int((a.body or {}).get("totalSize") or 0) if a.ok else 0
+                  for o, a in zip(present, answers, strict=True)}
+        read_calls = sum(max(1, math.ceil(n / 2000)) for n in counts.values())
+        used, limit = self._limits()
+        pct = self.settings.sync.throttle_threshold_percent
+        threshold = limit * pct // 100
+        self.cp["org_counts"] = counts
+        if used + read_calls > threshold and not options.force:
+            raise Stop("refused", (
+                f"Reading the org's {sum(counts.values()):,} LostChurn-related records for "
+                f"matching needs about {read_calls:,} API calls, which would take the org from "
+                f"{used:,} past the throttle threshold of {pct}% ({threshold:,} of {limit:,} "
+                "daily requests). Run it when the daily usage is lower, or confirm with "
+                "--force."))
 
     def _query_pages(self, soql: str) -> Iterable[list[dict[str, Any]]]:
         self.sf_calls += 1
