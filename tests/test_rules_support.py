@@ -1,6 +1,6 @@
 """Builders for the sync-rule tests: Stripe's own fixtures, deep-copied and overridden.
 
-`../shared/stripe/fixtures-subset.json` holds Stripe's current (dahlia-era) fixtures; the
+`tests/data/stripe/fixtures-subset.json` (a verbatim copy of ../shared/stripe) holds Stripe's current (dahlia-era) fixtures; the
 builders keep every field of them and adjust the ones a test is about. `shape="legacy"`
 turns an invoice / subscription / charge into the pre-2025-03-31 (basil) shape: invoice
 `subscription`, `charge`, `payment_intent`, `paid`, `paid_out_of_band` instead of
@@ -16,20 +16,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from lc_console.settings import RulesSettings
 from lc_console.sync.derive import Context, SalesforceContext, StripeContext, derive
 from lc_console.sync.model import Derivation
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "stripe"
+SHARED = Path(__file__).resolve().parent / "data" / "stripe"
 SHAPES = ("current", "legacy")
 DAY = 86400
 T0 = 1_780_000_000  # 2026-05-28T20:26:40Z
-
-pytestmark = pytest.mark.skipif(not (SHARED / "fixtures-subset.json").exists(),
-                                reason="../shared/stripe fixtures not found")
-
 
 @cache
 def _fixtures() -> dict[str, Any]:
