@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-LIGHT_MODULES = ("config_cmd", "connect_cmd", "demo_cmd", "doctor_cmd", "install_cmd")
+LIGHT_MODULES = ("config_cmd", "connect_cmd", "demo_cmd", "doctor_cmd", "install_cmd", "sandbox_cmd")
 HEAVY = ("simple_salesforce", "zeep", "textual", "keyring", "lc_console.services.connect",
-         "lc_console.services.install", "lc_console.services.doctor", "lc_console.services.demo")
+         "lc_console.services.install", "lc_console.services.doctor", "lc_console.services.demo",
+         "lc_console.sandbox.stripe.sandbox", "lc_console.sandbox.salesforce.sandbox")
 
 CHILD = """
 import argparse, importlib, sys
@@ -27,3 +28,13 @@ def test_registering_a_command_imports_no_heavy_package(name: str) -> None:
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"{name} imports at registration: {out.stdout.strip()}"
+
+
+def test_scenario_names_named_by_the_cli_match_the_stripe_sandbox() -> None:
+    from lc_console.cli import demo_cmd, sandbox_stripe
+    from lc_console.sandbox.stripe import SCENARIOS
+    from lc_console.services import demo
+
+    assert sandbox_stripe.SCENARIO_NAMES == tuple(SCENARIOS)
+    assert demo_cmd.SCENARIOS == tuple(SCENARIOS) == demo.SCENARIOS
+    assert demo_cmd.DEMO_PROFILE == demo.DEMO_PROFILE

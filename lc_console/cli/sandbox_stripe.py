@@ -6,14 +6,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+# The keys of lc_console.sandbox.stripe.SCENARIOS, named here so that registering the command
+# (every CLI start) does not import the whole emulator; tests/test_cli_startup.py keeps them
+# in step.
+SCENARIO_NAMES = ("small", "demo", "large", "live")
+
 
 def add_arguments(p: argparse.ArgumentParser, prefix: str) -> None:
-    from lc_console.sandbox.stripe import DEFAULT_API_VERSION, SCENARIOS
+    from lc_console.sandbox.stripe.versions import DEFAULT_API_VERSION
 
     o = f"--{prefix}"
     p.add_argument(f"{o}port", type=int, default=0, metavar="P",
                    help="port on 127.0.0.1 (0 picks a free one)")  # fmt: skip
-    p.add_argument(f"{o}scenario", choices=list(SCENARIOS), default="demo",
+    p.add_argument(f"{o}scenario", choices=SCENARIO_NAMES, default="demo",
                    help="small (50 customers, 90 days), demo (500), large (100,000), live "
                         "(demo, then new events in real time)")  # fmt: skip
     p.add_argument(f"{o}customers", type=int, default=None, metavar="N",
