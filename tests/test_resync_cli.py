@@ -25,6 +25,8 @@ def test_resync_dry_run_then_run_then_reconcile(org: Any, stripe_sandbox: Any,
     assert main(["resync"]) == 0
     out = capsys.readouterr().out
     assert "Re-sync done:" in out
+    # The forecast is shown before anything is written.
+    assert out.index("Forecast:") < out.index("\nupload") < out.index("Re-sync done:")
     assert "Contact" in out and "created" in out and "API calls:" in out
     assert org.records("Contact")
 

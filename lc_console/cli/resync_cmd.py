@@ -86,10 +86,12 @@ def _cancel_on_signals(cancel: threading.Event) -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-def _runner(args: Any, name: str, printer: ProgressPrinter | None, cancel: threading.Event):
+def _runner(args: Any, name: str, printer: ProgressPrinter | None, cancel: threading.Event,
+            on_forecast: Any = None) -> Any:
     from lc_console.services import resync
 
-    return resync.for_profile(args.profile, name=name, cancel=cancel, on_progress=printer)
+    return resync.for_profile(args.profile, name=name, cancel=cancel, on_progress=printer,
+                              on_forecast=on_forecast)
 
 
 def _resync(args: Any) -> int:
@@ -106,8 +108,16 @@ def _resync(args: Any) -> int:
     cancel = threading.Event()
     _cancel_on_signals(cancel)
     printer = ProgressPrinter(sys.stdout)
+
+    def show_forecast(forecast: Any) -> None:
+        # Printed when it is made: after reading and planning, before anything is written.
+        printer.end()
+        printer.phase = None
+        print("Forecast:")
+        print("\n".join(forecast.lines()), flush=True)
+
     try:
-        runner = _runner(args, "resync", printer, cancel)
+        runner = _runner(args, "resync", printer, cancel, show_forecast)
     except resync.Stop as stop:
         return fail(stop.message)
     result = runner.run(resync.Options(since=since, objects=objects, dry_run=args.dry_run,
@@ -115,9 +125,6 @@ def _resync(args: Any) -> int:
     printer.end()
     if result.resumed:
         print("Resumed the previous run from its checkpoint.")
-    if result.forecast is not None:
-        print("Forecast:")
-        print("\n".join(result.forecast.lines()))
     if result.status == "dry-run":
         print("Dry run: nothing was written.")
         return EXIT_OK

@@ -170,8 +170,10 @@ class Backfill:
                  poll: tuple[float, float] = (0.2, 5.0),
                  max_upload_bytes: int = bulk.MAX_UPLOAD_BYTES,
                  chunk_customers: int = CHUNK_CUSTOMERS,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_forecast: Callable[[bf.Forecast], None] | None = None) -> None:
         self.store = store
+        self.on_forecast = on_forecast or (lambda f: None)
         self.sf = sf
         self.settings = settings
         self.rules = settings.rules
@@ -307,6 +309,7 @@ class Backfill:
         if self.cp["phase"] == "gate":
             fc = self._forecast(options)
             result.forecast = fc
+            self.on_forecast(fc)
             if options.dry_run:
                 result.status = "dry-run"
                 self.cp["phase"] = "done"
@@ -947,6 +950,7 @@ class Backfill:
 
 def for_profile(profile: str, *, name: str = "resync", cancel: threading.Event | None = None,
                 on_progress: Callable[[Progress], None] | None = None,
+                on_forecast: Callable[[bf.Forecast], None] | None = None,
                 store: Store | None = None, as_of: int | None = None) -> Backfill:
     """A run with the profile's settings, Stripe key (keyring) and Salesforce connection."""
     from lc_console import secrets, settings
@@ -966,7 +970,8 @@ def for_profile(profile: str, *, name: str = "resync", cancel: threading.Event |
     client = make_client(key, api_base=current.stripe.api_base, ca_bundle=current.tls.ca_bundle)
     return Backfill(store=store or Store.for_profile(profile), stripe_client=client, sf=sf,
                     settings=current, staging=staging_path(profile, name), name=name,
-                    cancel=cancel, on_progress=on_progress, as_of=as_of)
+                    cancel=cancel, on_progress=on_progress, on_forecast=on_forecast,
+                    as_of=as_of)
 
 
 def summary_lines(result: Result) -> list[str]:
