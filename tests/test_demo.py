@@ -289,6 +289,14 @@ def test_snapshot_demo_first_screen(snap_compare: Any) -> None:
     assert snap_compare(make_demo_app(still), terminal_size=(100, 30))
 
 
+def test_snapshot_demo_first_screen_at_80x24(snap_compare: Any) -> None:
+    from lc_console.screens.demo import make_demo_app
+
+    still = _still_session()
+    demo.write_settings(still)
+    assert snap_compare(make_demo_app(still), terminal_size=(80, 24))
+
+
 # --- the real command ------------------------------------------------------------------------
 
 
