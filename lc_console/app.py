@@ -33,6 +33,7 @@ INSTALL = "install"
 FAILURES = "failures"
 AUDIT = "audit"
 MAPPING = "mapping"
+DISCONNECT = "disconnect"
 SETTINGS_ERROR = "settings-error"
 
 # Screens reachable by key and from the palette: mode -> (title, what it shows).
@@ -44,6 +45,8 @@ PLACES: dict[str, tuple[str, str]] = {
     AUDIT: ("Audit log", "Every write for a record, by email, Stripe id or Salesforce id"),
     MAPPING: ("Field mapping", "Targets, conflict policies, stages, free-mail domains and "
               "thresholds, checked against the org"),
+    DISCONNECT: ("Disconnect", "Revoke the tokens, delete the secrets, optionally remove the "
+                 "LostChurn metadata and the local state"),
 }
 
 # Built-in palette commands kept next to ours (ours replace Theme, Keys and Quit).
@@ -70,6 +73,8 @@ class ConsoleApp(App[None]):
                 id="app.audit", show=False),
         Binding("m", f"open('{MAPPING}')", "Field mapping", tooltip=PLACES[MAPPING][1],
                 id="app.mapping", show=False),
+        Binding("X", f"open('{DISCONNECT}')", "Disconnect", tooltip=PLACES[DISCONNECT][1],
+                id="app.disconnect", show=False),
         Binding("t", "toggle_theme", "Theme", tooltip="Switch between the dark and light theme",
                 id="app.theme", show=False),
         Binding("q", "quit", "Quit", tooltip="Quit lc-console", id="app.quit"),
@@ -95,6 +100,7 @@ class ConsoleApp(App[None]):
             FAILURES: partial(_lazy_screen, "failures", "FailuresScreen", profile),
             AUDIT: partial(_lazy_screen, "audit", "AuditScreen", profile),
             MAPPING: partial(_lazy_screen, "mapping", "MappingScreen", profile),
+            DISCONNECT: partial(_lazy_screen, "disconnect", "DisconnectScreen", profile),
         }
         for name, factory in factories.items():
             self.add_mode(name, factory)

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "lc_console.cli.connect_cmd",
     "lc_console.cli.install_cmd",
     "lc_console.cli.audit_cmd",
+    "lc_console.cli.disconnect_cmd",
     "lc_console.cli.resync_cmd",
     "lc_console.cli.demo_cmd",
 )
