@@ -559,6 +559,19 @@ class Store:
             for r in self._read(" ".join(sql), params)
         ]
 
+    def journal_get(self, event_ids: Sequence[str]) -> dict[str, JournalEvent]:
+        """Journalled events by id (for a manual retry that re-derives its record)."""
+        found: dict[str, JournalEvent] = {}
+        ids = list(dict.fromkeys(event_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for r in self._read(f"SELECT * FROM event_journal WHERE event_id IN "
+                                f"({', '.join('?' * len(chunk))})", chunk):
+                found[r["event_id"]] = JournalEvent(
+                    r["event_id"], r["type"], r["created"], r["api_version"],
+                    r["customer_id"], _loads(r["payload"]), r["received_at"])
+        return found
+
     def prune_journal(self, before_created: int) -> int:
         """Retention: drop journalled events created before the cutoff (unix seconds)."""
         with self.transaction() as db:
@@ -736,6 +749,19 @@ class Store:
     def count_failures(self, flt: FailureFilter | None = None) -> int:
         where, params = self._failure_where(flt or FailureFilter())
         return int(self._read(f"SELECT count(*) FROM failures WHERE {where}", params)[0][0])
+
+    def active_failures_for(self, object: str, keys: Sequence[str]) -> dict[tuple[str, str], int]:
+        """{(key, operation): failure id} of the open/retrying failures of these records."""
+        found: dict[tuple[str, str], int] = {}
+        keys = list(dict.fromkeys(keys))
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            rows = self._read(
+                "SELECT id, key, operation FROM failures WHERE status IN ('open', 'retrying')"
+                f" AND object = ? AND key IN ({', '.join('?' * len(chunk))})", [object, *chunk])
+            for r in rows:
+                found[(r[1], r[2])] = r[0]
+        return found
 
     def failure_counts_by_status(self) -> dict[str, int]:
         counts = dict.fromkeys(FAILURE_STATUSES, 0)

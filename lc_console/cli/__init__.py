@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "lc_console.cli.disconnect_cmd",
     "lc_console.cli.resync_cmd",
     "lc_console.cli.demo_cmd",
+    "lc_console.cli.sync_cmd",
+    "lc_console.cli.failures_cmd",
 )
 
 

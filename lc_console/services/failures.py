@@ -1,7 +1,14 @@
 """Retry and discard failed records (the Failures screen and `lc-console failures` share it).
 
-Retry writes the kept payload to Salesforce now, with the same REST collections the sync
-uses, so the admin sees the outcome at once: a record Salesforce accepts is resolved (and
+Retry re-derives a record of the live sync from the CURRENT Stripe state: the event behind
+the failure (kept in the local journal) gets its object as Stripe holds it now, is dated now,
+and goes through the sync's normal path (context, lookups, conflicts, pre-check, write; the
+describe cache is refreshed first, since the admin may just have changed the org). So a cause
+fixed in Stripe or in Salesforce makes the retry pass. This needs the profile (a runner from
+`runner_for_profile` carries it). Failures without such an event (backfill rows) have their
+kept payload written again, with the same REST collections the sync uses.
+
+Either way the admin sees the outcome at once: a record Salesforce accepts is resolved (and
 audited); one it refuses again stays open with Salesforce's new answer and one more attempt.
 Nothing is ever dropped. Discard needs a reason, which is kept on the row and in the audit log.
 
@@ -51,17 +58,25 @@ class RetryResult:
         return text
 
 
+class ProfileRunner:
+    """fn(client) with the profile's token manager (refreshes an expired session once); it
+    also names the profile, so that `retry` can re-derive records from Stripe."""
+
+    def __init__(self, profile: str) -> None:
+        from lc_console.salesforce import tokens
+
+        self.profile = profile
+        self._manager = tokens.manager_for(profile)
+        self._client: Salesforce | None = None
+
+    def __call__(self, fn: Callable[[Salesforce], Any]) -> Any:
+        if self._client is None:
+            self._client = self._manager.salesforce()
+        return self._manager.call(fn, self._client)
+
+
 def runner_for_profile(profile: str) -> Runner:
-    """fn(client) with the profile's token manager (refreshes an expired session once)."""
-    from lc_console.salesforce import tokens
-
-    manager = tokens.manager_for(profile)
-    client = manager.salesforce()
-
-    def run(fn: Callable[[Salesforce], Any]) -> Any:
-        return manager.call(fn, client)
-
-    return run
+    return ProfileRunner(profile)
 
 
 def external_field(f: Failure) -> str | None:
@@ -110,10 +125,16 @@ def _write(sf: Salesforce, obj: str, operation: str, how: str,
     return writer.create(sf, obj, rows)
 
 
-def retry(store: Store, ids: Sequence[int], run: Runner) -> RetryResult:
-    """Write the failures `ids` again; see the module docstring for what happens to each."""
+def retry(store: Store, ids: Sequence[int], run: Runner, *,
+          profile: str | None = None) -> RetryResult:
+    """Retry the failures `ids`; see the module docstring for what happens to each."""
     result = RetryResult()
     rows = [f for f in (store.get_failure(i) for i in ids) if f is not None]
+    profile = profile or getattr(run, "profile", None)
+    if profile:
+        from lc_console.services import failure_retry
+
+        rows = failure_retry.rederive(profile, store, rows, result)
     for (obj, operation, how), group in _group(rows, result).items():
         for start in range(0, len(group), BATCH):
             chunk = group[start:start + BATCH]

@@ -101,7 +101,9 @@ class EventSource:
         """Events created at or after `since` (unix seconds), oldest first.
 
         Pages back in time with `starting_after` collecting the window, then yields it
-        in chronological order. Used for `--since` replays and the overlap sweep."""
+        oldest first in Stripe's list order (not re-sorted: events of one second keep the
+        order Stripe lists them in, so the last one is the newest for `ending_before`).
+        Used for `--since` replays and the overlap sweep."""
         collected: list[dict[str, Any]] = []
         after: str | None = None
         while True:
@@ -114,8 +116,7 @@ class EventSource:
             if not items or not page.has_more:
                 break
             after = items[-1]["id"]
-        collected.sort(key=lambda e: (e["created"], e["id"]))
-        yield from collected
+        yield from reversed(collected)
 
     def sweep(self, cursor: Cursor) -> list[dict[str, Any]]:
         """Re-read the last few minutes before the cursor: events that share a `created`

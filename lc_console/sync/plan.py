@@ -343,8 +343,9 @@ def plan_insert(insert: Insert, org: OrgView) -> InsertPlan:
     problem = precheck.check(org.describes.get(insert.sobject), insert.sobject, sending,
                              create=True)
     if problem is not None:
-        return InsertPlan(insert.sobject, insert.dedupe_key, "reject", {}, {}, problem=problem,
-                          **base)
+        readable = {n: plain(v) for n, v in sending.items()}
+        return InsertPlan(insert.sobject, insert.dedupe_key, "reject", readable, {},
+                          problem=problem, **base)
     payload: dict[str, Any] = {}
     refs: dict[str, Ref] = {}
     for name, value in sending.items():

@@ -1180,8 +1180,28 @@ class Org:
                     )
         return None
 
+    # -- test control: validation rules (a minimal stand-in for the org's formula rules) ------
+    def set_validation_rule(self, sobject: str, name: str, when: Any, message: str,
+                            field: str | None = None) -> None:  # fmt: skip
+        """Reject saves of `sobject` where when(record) is true, as an active validation rule
+        does: FIELD_CUSTOM_VALIDATION_EXCEPTION with `message` (on `field` if given)."""
+        rules = self.__dict__.setdefault("validation_rules", {})
+        rules.setdefault(sobject, {})[name] = (when, message, field)
+
+    def remove_validation_rule(self, sobject: str, name: str) -> bool:
+        return self.__dict__.get("validation_rules", {}).get(sobject, {}).pop(name, None) is not None
+
+    def _check_validation_rules(self, obj: SObjectDef, merged: dict[str, Any]) -> ApiError | None:
+        for when, message, field in self.__dict__.get("validation_rules", {}).get(obj.name, {}).values():
+            if when(merged):
+                return ApiError("FIELD_CUSTOM_VALIDATION_EXCEPTION", message, [field] if field else [])
+        return None
+
     def _check_special(self, obj: SObjectDef, rid: str, merged: dict[str, Any],
                        insert: bool) -> ApiError | None:  # fmt: skip
+        rule_error = self._check_validation_rules(obj, merged)
+        if rule_error is not None:
+            return rule_error
         if obj.name == "PermissionSetAssignment" and insert:
             table = self.tables["PermissionSetAssignment"]
             for row in table.rows.values():

@@ -205,3 +205,12 @@ class SalesforceSandbox:
 
     def set_latency(self, ms: float) -> None:
         self.config.latency_ms = ms
+
+    def add_validation_rule(self, sobject: str, name: str, when: Any, message: str,
+                            field: str | None = None) -> None:  # fmt: skip
+        """Test control: saves of `sobject` where when(record_dict) is true fail with
+        FIELD_CUSTOM_VALIDATION_EXCEPTION and `message`, as an org's validation rule does."""
+        self.org.set_validation_rule(sobject, name, when, message, field)
+
+    def remove_validation_rule(self, sobject: str, name: str) -> bool:
+        return self.org.remove_validation_rule(sobject, name)
