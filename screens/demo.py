@@ -60,7 +60,7 @@ class DemoInfo(ModalScreen[None]):
                         ("Stripe key", s.restricted_key, "demo-stripe-key")):
                     yield Label(key, classes="kv-key")
                     yield Static(value, id=ident, classes="kv-value", markup=False)
-            yield Static("Salesforce: on the Salesforce step (c on Home), the sign-in page takes the username and "
+            yield Static("Salesforce: on the Salesforce step, the sign-in page takes the username and "
                          "password above (no browser here? choose 'Sign in as the demo admin'). "
                          "Stripe: press s to use the restricted key, or k to copy it.",
                          classes="hint", markup=False)
@@ -118,7 +118,8 @@ class DemoConsoleApp(console_app.ConsoleApp):
     ]
 
     def __init__(self, session: demo_service.DemoSession, loaded: Settings | None,
-                 settings_error: SettingsError | None = None, *, show_info: bool = True) -> None:
+                 settings_error: SettingsError | None = None, *, show_info: bool = True,
+                 first: str | None = None) -> None:
         super().__init__(session.profile, loaded, settings_error, mode=console_app.HOME)
         self.session = session
         self.show_info = show_info
@@ -130,6 +131,8 @@ class DemoConsoleApp(console_app.ConsoleApp):
                 self.add_mode(WIZARD, partial(wizard, session.profile))
         if WIZARD in self._modes:
             self.start_mode = WIZARD
+        if first is not None:  # tests pin it
+            self.start_mode = first
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -158,7 +161,8 @@ def _wizard_screen() -> type[ConsoleScreen] | None:
     return screen if isinstance(screen, type) and issubclass(screen, ConsoleScreen) else None
 
 
-def make_demo_app(session: demo_service.DemoSession, *, show_info: bool = True) -> DemoConsoleApp:
+def make_demo_app(session: demo_service.DemoSession, *, show_info: bool = True,
+                  first: str | None = None) -> DemoConsoleApp:
     from lc_console import settings
 
     try:
@@ -166,4 +170,4 @@ def make_demo_app(session: demo_service.DemoSession, *, show_info: bool = True) 
         error = None
     except SettingsError as exc:
         loaded, error = None, exc
-    return DemoConsoleApp(session, loaded, error, show_info=show_info)
+    return DemoConsoleApp(session, loaded, error, show_info=show_info, first=first)

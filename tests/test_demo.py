@@ -6,6 +6,7 @@ demo mode (Pilot and snapshot) and the real command.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ import keyring
 import pytest
 
 from lc_console import net, paths, secrets, settings
+from lc_console.app import HOME
 from lc_console.salesforce import tokens
 from lc_console.secrets import SecretKind
 from lc_console.services import demo
@@ -216,8 +218,10 @@ async def test_console_opens_with_the_demo_logins_then_signs_in_and_connects_str
         assert shown["demo-org-url"] == session.salesforce_url
         await pilot.press("escape")
         await pilot.pause()
-        # No wizard yet: the demo opens at Home, under the panel.
-        if "wizard" not in app._modes:
+        # Under the panel: the setup wizard when the console has one, else Home.
+        if importlib.util.find_spec("lc_console.screens.wizard") is not None:
+            assert type(app.screen).__name__ == "WizardScreen"
+        else:
             assert isinstance(app.screen, HomeScreen)
         await pilot.press("f2")
         await pilot.pause()
@@ -230,10 +234,10 @@ async def test_console_opens_with_the_demo_logins_then_signs_in_and_connects_str
         assert not isinstance(app.screen, DemoInfo)
         assert secrets.get(DEMO, SecretKind.STRIPE_API_KEY) == session.restricted_key
 
-        await pilot.press("c")
+        # The Salesforce step (the wizard's and Home's both open this screen).
+        screen = ConnectSalesforceScreen(DEMO)
+        await app.push_screen(screen)
         await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ConnectSalesforceScreen)
         assert session.admin.password in str(screen.query_one("#demo-login", Static).render())
         methods = list(screen.query_one("#method", RadioSet).query(RadioButton))
         assert methods[-1].id == "method-demo" and methods[-1].value  # no browser here
@@ -281,20 +285,28 @@ def _still_session() -> demo.DemoSession:
         log_file=Path("/tmp/lc-demo/sandboxes.log"))
 
 
+def _write_still_settings(still: demo.DemoSession) -> None:
+    demo.write_settings(still)
+    cfg = settings.load(DEMO)
+    cfg.salesforce.callback_port = 1717  # whatever else this machine holds right now
+    settings.save(DEMO, cfg)
+
+
 def test_snapshot_demo_first_screen(snap_compare: Any) -> None:
     from lc_console.screens.demo import make_demo_app
 
     still = _still_session()
-    demo.write_settings(still)
-    assert snap_compare(make_demo_app(still), terminal_size=(100, 30))
+    _write_still_settings(still)
+    # Pinned to Home, so the picture changes only with the demo panel and Home.
+    assert snap_compare(make_demo_app(still, first=HOME), terminal_size=(100, 30))
 
 
 def test_snapshot_demo_first_screen_at_80x24(snap_compare: Any) -> None:
     from lc_console.screens.demo import make_demo_app
 
     still = _still_session()
-    demo.write_settings(still)
-    assert snap_compare(make_demo_app(still), terminal_size=(80, 24))
+    _write_still_settings(still)
+    assert snap_compare(make_demo_app(still, first=HOME), terminal_size=(80, 24))
 
 
 # --- the real command ------------------------------------------------------------------------
@@ -379,7 +391,7 @@ def test_demo_command_in_a_terminal_shows_the_logins_and_quitting_stops_the_sand
         assert port_open(cfg.salesforce.login_url) and port_open(cfg.stripe.api_base)
         subprocess.run(tmux + ["send-keys", "-t", "demo", "Escape"], check=True, timeout=10)
         wait_for(lambda: "Demo · local sandboxes" not in screen())
-        subprocess.run(tmux + ["send-keys", "-t", "demo", "q"], check=True, timeout=10)
+        subprocess.run(tmux + ["send-keys", "-t", "demo", "C-q"], check=True, timeout=10)
         wait_for(lambda: done.exists() and done.read_text().strip() != "", timeout=30)
         assert done.read_text().strip() == "0"
         assert "Demo stopped: both sandboxes are shut down." in screen()
@@ -401,7 +413,7 @@ def test_snapshot_connect_salesforce_in_the_demo_without_a_browser(
     for var in ("DISPLAY", "WAYLAND_DISPLAY"):
         monkeypatch.delenv(var, raising=False)
     still = _still_session()
-    demo.write_settings(still)
+    _write_still_settings(still)
     monkeypatch.setattr(demo, "current", lambda profile=None: still)
     assert snap_compare(Host(lambda: ConnectSalesforceScreen(DEMO)), terminal_size=(100, 30))
 
@@ -434,10 +446,9 @@ async def test_waiting_for_a_browser_that_never_opened_offers_the_demo_sign_in(
 
     app = make_demo_app(session, show_info=False)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("c")
+        screen = ConnectSalesforceScreen(DEMO)
+        await app.push_screen(screen)
         await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ConnectSalesforceScreen)
         list(screen.query_one("#method", RadioSet).query(RadioButton))[1].value = True  # URL
         await pilot.pause()
         screen.query_one("#connect", Button).press()
@@ -460,3 +471,21 @@ async def test_waiting_for_a_browser_that_never_opened_offers_the_demo_sign_in(
                 break
         assert step() == "step-connected"
     assert secrets.get(DEMO, SecretKind.SALESFORCE_REFRESH_TOKEN)
+
+
+def test_demo_settings_start_on_a_free_callback_port() -> None:
+    from lc_console.salesforce import ports
+
+    still = _still_session()
+    registered = settings.Settings().salesforce.callback_ports
+    free = [p for p in registered if ports.is_free(p)]
+    if len(free) < 2:
+        pytest.skip("needs two free callback ports")
+    with socket.socket() as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past a TIME_WAIT
+        held.bind(("127.0.0.1", free[0]))
+        held.listen()
+        demo.write_settings(still)
+    assert settings.load(DEMO).salesforce.callback_port == free[1]
+    demo.write_settings(still)
+    assert settings.load(DEMO).salesforce.callback_port == free[0]

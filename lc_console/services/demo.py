@@ -194,6 +194,12 @@ def write_settings(session: DemoSession) -> Path:
     cfg.tls.ca_bundle = session.ca_file
     cfg.stripe.api_base = session.stripe_url
     cfg.stripe.mode = "test"
+    # Every port of callback_ports is registered on the sandbox's connected app: start with a
+    # free one, so a port held by another program does not stop the demo's first sign-in.
+    from lc_console.salesforce import ports
+
+    sf = cfg.salesforce
+    sf.callback_port = next((p for p in sf.callback_ports if ports.is_free(p)), sf.callback_port)
     return settings.save(session.profile, cfg)
 
 
