@@ -19,6 +19,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from lc_console.screens.base import ConsoleScreen
 from lc_console.services import connect as connect_service
+from lc_console.services import demo as demo_service
 from lc_console.services.connect import ConnectError, StripeConnected, UserMessage
 from lc_console.stripe.keys import NEEDED
 
@@ -45,6 +46,7 @@ class ConnectStripeScreen(ConsoleScreen):
     def __init__(self, profile: str, *, service: ModuleType | Any = connect_service) -> None:
         super().__init__(profile)
         self.service = service
+        self.demo = demo_service.current(profile)
 
     def compose(self) -> ComposeResult:
         reads = ", ".join(n.resource for n in NEEDED)
@@ -56,8 +58,13 @@ class ConnectStripeScreen(ConsoleScreen):
                          "console needs.", classes="hint intro", markup=False)
             yield Label("Stripe API key", classes="field-label")
             with Horizontal(id="key-row"):
-                yield Input(password=True, placeholder="rk_live_…", id="key")
+                # In a running `lc-console demo`, the Stripe sandbox's restricted key.
+                yield Input(self.demo.restricted_key if self.demo else "", password=True,
+                            placeholder="rk_live_…", id="key")
                 yield Button("Check key", id="check", variant="primary")
+            if self.demo is not None:
+                yield Static("Demo: the Stripe sandbox's restricted key is filled in; press "
+                             "Check key.", id="demo-key-hint", classes="hint", markup=False)
             yield Static("", id="key-status", markup=False)
             with Vertical(id="stripe-result"):
                 yield Grid(id="account-rows", classes="kv")

@@ -489,3 +489,27 @@ def test_demo_settings_start_on_a_free_callback_port() -> None:
     assert settings.load(DEMO).salesforce.callback_port == free[1]
     demo.write_settings(still)
     assert settings.load(DEMO).salesforce.callback_port == free[0]
+
+
+async def test_stripe_step_in_the_demo_offers_the_sandbox_key(session: demo.DemoSession) -> None:
+    from textual.widgets import Input, Static
+
+    from lc_console.screens.connect_stripe import ConnectStripeScreen
+    from lc_console.screens.demo import make_demo_app
+
+    app = make_demo_app(session, show_info=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = ConnectStripeScreen(DEMO)
+        await app.push_screen(screen)
+        await pilot.pause()
+        assert screen.query_one("#key", Input).value == session.restricted_key
+        assert screen.query_one("#key", Input).password  # filled in, never shown
+        assert "restricted key is filled in" in str(screen.query_one("#demo-key-hint",
+                                                                     Static).render())
+        await pilot.press("ctrl+s")
+        for _ in range(500):
+            await pilot.pause(0.02)
+            if secrets.get(DEMO, SecretKind.STRIPE_API_KEY):
+                break
+    assert secrets.get(DEMO, SecretKind.STRIPE_API_KEY) == session.restricted_key
+    assert settings.load(DEMO).stripe.mode == "test"
