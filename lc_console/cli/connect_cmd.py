@@ -231,6 +231,7 @@ def _status(args: argparse.Namespace) -> int:
     _print_rows([(k, v) for k, v in rows if v])
     print(f"Install: {st.install}")
     print(f"Sync: {st.sync.summary}")
+    _print_rows(_sync_rows(st.sync))
     if st.keyring_error:
         print(f"Keyring: {st.keyring_error}")
     for warning in st.warnings:
@@ -241,6 +242,42 @@ def _status(args: argparse.Namespace) -> int:
             how = f"  ({step.command})" if step.command else ""
             print(f"  {n}. {step.title}{how}")
     return 0
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def _sync_rows(sync: Any) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    if sync.engine_state:
+        state = sync.engine_state + (f" ({sync.engine_reason})" if sync.engine_reason
+                                     and sync.engine_reason not in ("drained", "stopped")
+                                     else "")
+        rows.append(("Engine", state))
+    if sync.last_sync:
+        rows.append(("Last sync", sync.last_sync.strftime("%Y-%m-%d %H:%M:%S UTC")))
+    if sync.cursor_event and sync.cursor_age_seconds is not None:
+        rows.append(("Cursor", f"{sync.cursor_event} ({_age(sync.cursor_age_seconds)} old)"))
+    if sync.has_run:
+        rows.append(("Queued", f"{sync.pending_writes} events"))
+        rows.append(("Failed", f"{sync.open_failures} records"))
+    if sync.records_synced:
+        rows.append(("Synced", ", ".join(f"{o} {n:,}" for o, n in sync.records_synced.items())))
+    if sync.api_used is not None and sync.api_max:
+        usage = f"{sync.api_used:,}/{sync.api_max:,} ({100 * sync.api_used / sync.api_max:.1f}%)"
+        if sync.throttle_threshold:
+            usage += f", writes pause at {sync.throttle_threshold:,}"
+        rows.append(("API usage", usage))
+    if sync.engine_state == "throttled" and sync.resume_at:
+        rows.append(("Resumes", f"about {sync.resume_at.strftime('%H:%M UTC')}"))
+    return rows
 
 
 def _plain(obj: Any) -> Any:

@@ -18,9 +18,6 @@ import sys
 from typing import Any
 
 from lc_console.cli.common import add_command, print_json
-from lc_console.salesforce import errors
-from lc_console.services import failures as svc
-from lc_console.services.connect import describe_error
 from lc_console.store import (
     ACTIVE_FAILURE_STATUSES,
     FAILURE_STATUSES,
@@ -85,6 +82,8 @@ def failure_dict(f: Failure, *, full: bool = False) -> dict[str, Any]:
     if full:
         out["payload"] = f.payload
         out["salesforce_response"] = f.salesforce_response
+        from lc_console.salesforce import errors
+
         out["advice"] = errors.advice_for(f.error_code)
     return out
 
@@ -167,6 +166,9 @@ def _retry(args: argparse.Namespace) -> int:
     if args.code and not args.all:
         _err("error: --code goes with --all.")
         return 2
+    from lc_console.services import failures as svc
+    from lc_console.services.connect import describe_error
+
     try:
         with _store(args.profile) as store:
             ids = list(args.ids) or svc.active_ids(store, error_code=args.code)
@@ -193,6 +195,8 @@ def _retry(args: argparse.Namespace) -> int:
 
 
 def _discard(args: argparse.Namespace) -> int:
+    from lc_console.services import failures as svc
+
     try:
         with _store(args.profile) as store:
             changed = svc.discard(store, args.ids, args.reason)

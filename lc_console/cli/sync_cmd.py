@@ -18,14 +18,16 @@ import datetime as dt
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lc_console.cli.common import add_command, print_json
-from lc_console.services import sync as sync_service
-from lc_console.services.connect import describe_error
-from lc_console.stripe.source import parse_since
 from lc_console.sync import progress as pg
-from lc_console.sync.engine import EngineError, RunSummary
+
+# The services (simple-salesforce, stripe, keyring) load in the handlers, so that the other
+# commands start fast.
+if TYPE_CHECKING:
+    from lc_console.services import sync as sync_service
+    from lc_console.sync.engine import RunSummary
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 SHORT = {"LostChurn_Recovery__c": "Recovery", "LostChurn_Recovery_Event__e": "Event"}
@@ -107,6 +109,10 @@ def _printer(event: pg.ProgressEvent) -> None:
 
 
 def _sync(args: argparse.Namespace) -> int:
+    from lc_console.services import sync as sync_service
+    from lc_console.services.connect import describe_error
+    from lc_console.stripe.source import parse_since
+
     since = None
     if args.since:
         try:
@@ -150,14 +156,25 @@ def _start_line(info: Any) -> None:
 
 
 def _once(session: sync_service.SyncSession, since: int | None) -> int:
+    from lc_console.sync.engine import EngineError
+
     engine = session.engine
-    _handle_signals(lambda: engine.stop(wait=False))
-    summary = engine.run_once(since)
-    _start_line(summary.start)
+    previous = _handle_signals(lambda: engine.stop(wait=False))
+    try:
+        try:
+            _start_line(engine.begin(since))
+        except EngineError as exc:
+            _err(f"error: {exc.message}" + (f"\n{exc.fix}" if exc.fix else ""))
+            return EXIT_CONFIG
+        summary = engine.run_once()
+    finally:
+        _restore(previous)
     return _report(summary)
 
 
 def _report(summary: RunSummary) -> int:
+    from lc_console.services.connect import describe_error
+
     if summary.error is not None:
         _err(f"error: {summary.error.message}" + (f"\n{summary.error.fix}" if summary.error.fix
                                                    else ""))
@@ -188,34 +205,47 @@ def _expired() -> Exception:
 
 
 def _forever(session: sync_service.SyncSession, since: int | None) -> int:
+    from lc_console.sync.engine import EngineError
+
     engine = session.engine
     done = threading.Event()
-    _handle_signals(done.set)
+    previous = _handle_signals(done.set)
     try:
-        info = engine.start(since)
-    except EngineError as exc:
-        _err(f"error: {exc.message}" + (f"\n{exc.fix}" if exc.fix else ""))
-        return EXIT_CONFIG
-    _start_line(info)
-    _say(f"Syncing (cursor {info.cursor or 'not set yet'}). Ctrl+C finishes the current batch "
-         "and stops.")
-    while not done.wait(0.5):
-        if not engine.running:
-            break
-    stopped_by_error = not engine.running and not done.is_set()
-    if engine.running:
-        _say("Stopping after the current batch...")
-    engine.stop()
-    _say("Stopped.")
-    return EXIT_CONFIG if stopped_by_error else EXIT_OK
+        try:
+            info = engine.start(since)
+        except EngineError as exc:
+            _err(f"error: {exc.message}" + (f"\n{exc.fix}" if exc.fix else ""))
+            return EXIT_CONFIG
+        _start_line(info)
+        _say(f"Syncing (cursor {info.cursor or 'not set yet'}). Ctrl+C finishes the current "
+             "batch and stops.")
+        while not done.wait(0.5):
+            if not engine.running:
+                break
+        stopped_by_error = not engine.running and not done.is_set()
+        if engine.running:
+            _say("Stopping after the current batch...")
+        engine.stop()
+        _say("Stopped.")
+        return EXIT_CONFIG if stopped_by_error else EXIT_OK
+    finally:
+        _restore(previous)
 
 
-def _handle_signals(on_signal: Any) -> None:
+def _handle_signals(on_signal: Any) -> dict[int, Any]:
+    """SIGINT / SIGTERM finish the current batch instead of interrupting it."""
     def handler(signum: int, frame: Any) -> None:
         on_signal()
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _restore(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 # --- dry run --------------------------------------------------------------------------
@@ -229,6 +259,9 @@ def _fmt(value: Any) -> str:
 
 
 def _dry_run(args: argparse.Namespace, since: int | None) -> int:
+    from lc_console.services import sync as sync_service
+    from lc_console.services.connect import describe_error
+
     try:
         preview = sync_service.dry_run(args.profile, since=since, limit=max(1, args.limit))
     except sync_service.SyncSetupError as exc:

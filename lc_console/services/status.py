@@ -69,6 +69,16 @@ class SyncStatus:
     open_failures: int = 0
     error: str = ""  # the state database cannot be read: what and how to fix it
     paused: str = ""  # why writes cannot go out now, e.g. the Salesforce login expired
+    # From the sync engine's records (none of it needs the network):
+    cursor_event: str = ""  # the last Stripe event read
+    cursor_age_seconds: float | None = None  # how old that event is
+    records_synced: dict[str, int] = field(default_factory=dict)  # object -> created+updated
+    api_used: int | None = None  # Salesforce daily API usage at the last sample
+    api_max: int | None = None
+    engine_state: str = ""  # running | paused | throttled | expired | stopped (last known)
+    engine_reason: str = ""
+    throttle_threshold: int | None = None  # calls: writes pause at this usage
+    resume_at: datetime | None = None  # when a throttled sync expects to write again
 
     @property
     def summary(self) -> str:
@@ -258,6 +268,9 @@ def _sync_status(profile: str) -> SyncStatus:
             last_write = store.recent_audit(limit=1)
             pending = store.outbox_pending()
             counts = store.failure_counts_by_status()
+            counters = store.counters()
+            usage = store.latest_usage()
+            engine = store.get_meta("sync.engine") or {}
     except (StoreError, sqlite3.Error, OSError) as exc:
         return SyncStatus(error=f"{exc}")
     times = [t for t in (cursor.updated_at if cursor else None,
@@ -267,6 +280,17 @@ def _sync_status(profile: str) -> SyncStatus:
         last_sync=_when(max(times)) if times else None,
         pending_writes=pending,
         open_failures=sum(counts[s] for s in ACTIVE_FAILURE_STATUSES),
+        cursor_event=cursor.event_id if cursor else "",
+        cursor_age_seconds=max(0.0, datetime.now(UTC).timestamp() - cursor.created)
+        if cursor else None,
+        records_synced={o: c.created + c.updated for o, c in counters.items()
+                        if o != "event" and (c.created or c.updated)},
+        api_used=usage.used if usage else None,
+        api_max=usage.max if usage else None,
+        engine_state=str(engine.get("state") or ""),
+        engine_reason=str(engine.get("reason") or ""),
+        throttle_threshold=engine.get("threshold") or None,
+        resume_at=_when(engine.get("resume_at")),
     )
 
 
