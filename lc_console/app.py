@@ -34,6 +34,7 @@ FAILURES = "failures"
 AUDIT = "audit"
 MAPPING = "mapping"
 DISCONNECT = "disconnect"
+WIZARD = "wizard"
 SETTINGS_ERROR = "settings-error"
 
 # Screens reachable by key and from the palette: mode -> (title, what it shows).
@@ -45,6 +46,8 @@ PLACES: dict[str, tuple[str, str]] = {
     AUDIT: ("Audit log", "Every write for a record, by email, Stripe id or Salesforce id"),
     MAPPING: ("Field mapping", "Targets, conflict policies, stages, free-mail domains and "
               "thresholds, checked against the org"),
+    WIZARD: ("Setup wizard", "Environment, Salesforce sign-in, Stripe key, install and mapping, "
+             "step by step (resumes where you left off)"),
     DISCONNECT: ("Disconnect", "Revoke the tokens, delete the secrets, optionally remove the "
                  "LostChurn metadata and the local state"),
 }
@@ -73,6 +76,8 @@ class ConsoleApp(App[None]):
                 id="app.audit", show=False),
         Binding("m", f"open('{MAPPING}')", "Field mapping", tooltip=PLACES[MAPPING][1],
                 id="app.mapping", show=False),
+        Binding("w", f"open('{WIZARD}')", "Setup wizard", tooltip=PLACES[WIZARD][1],
+                id="app.wizard", show=False),
         Binding("X", f"open('{DISCONNECT}')", "Disconnect", tooltip=PLACES[DISCONNECT][1],
                 id="app.disconnect", show=False),
         Binding("t", "toggle_theme", "Theme", tooltip="Switch between the dark and light theme",
@@ -101,6 +106,7 @@ class ConsoleApp(App[None]):
             AUDIT: partial(_lazy_screen, "audit", "AuditScreen", profile),
             MAPPING: partial(_lazy_screen, "mapping", "MappingScreen", profile),
             DISCONNECT: partial(_lazy_screen, "disconnect", "DisconnectScreen", profile),
+            WIZARD: partial(_lazy_screen, "wizard", "WizardScreen", profile),
         }
         for name, factory in factories.items():
             self.add_mode(name, factory)

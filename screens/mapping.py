@@ -59,6 +59,8 @@ class MappingScreen(ConsoleScreen):
         Binding("ctrl+s", "save", "Save", tooltip="Validate and write the settings",
                 id="mapping.save"),
         Binding("escape", "cancel_edit", "Cancel edit", show=False, id="mapping.cancel"),
+        Binding("escape", "close", "Back", tooltip="Back to the setup wizard",
+                id="mapping.close"),
     ]
 
     def __init__(self, profile: str, *,
@@ -205,6 +207,10 @@ class MappingScreen(ConsoleScreen):
             return self.query_one(TabbedContent).active == "tab-fields" and self.editing is None
         if action == "cancel_edit":
             return self.editing is not None
+        if action == "close":
+            # Only when opened over another screen (the wizard), never as a mode's base.
+            return self.editing is None and len(self.app.screen_stack) > 1 and \
+                self.app.screen is self
         return True
 
     @on(DataTable.RowSelected, "#mapping-table")
@@ -242,6 +248,9 @@ class MappingScreen(ConsoleScreen):
         self.query_one("#mapping-edit-bar").display = False
         self.query_one(DataTable).focus()
         self.refresh_bindings()
+
+    def action_close(self) -> None:
+        self.dismiss()
 
     def action_policy(self) -> None:
         source = self._current()
