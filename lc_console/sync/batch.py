@@ -237,7 +237,14 @@ class BatchRunner:
             customer_of[it.event_id] = cid
             if cid:
                 needs.setdefault(cid, CustomerNeeds(cid)).add(n)
-        contexts = self.fetcher.fetch(needs.values())
+        newest: dict[str, int] = {}
+        for it in items:
+            cid = customer_of.get(it.event_id)
+            if cid:
+                newest[cid] = max(newest.get(cid, 0), it.created)
+        cursor = self.store.get_cursor()
+        horizon = max([cursor.created if cursor else 0, *newest.values()])
+        contexts = self.fetcher.fetch(needs.values(), horizon=horizon, newest=newest)
         describes = self.describes.get(SYNC_OBJECTS)
 
         # Round 1: candidates for matching (and current values of Contacts / Accounts).

@@ -45,6 +45,7 @@ from lc_console.store import OutboxItem, Store
 from lc_console.stripe.source import Cursor, EventSource, RetentionExpired
 from lc_console.sync import derive
 from lc_console.sync import progress as pg
+from lc_console.sync import stripe_shapes as ss
 from lc_console.sync.batch import SYNC_OBJECTS, BatchRunner, Outcome, WorkItem
 from lc_console.sync.progress import ProgressEvent
 
@@ -377,11 +378,12 @@ class Engine:
                     continue
                 newest = event
                 first = self.store.mark_processed(event_id, created)
-                try:
-                    customer = derive.needs(event).customer_id
-                    kind = (event.get("data") or {}).get("object", {}).get("object")
+                obj = (event.get("data") or {}).get("object")
+                kind = obj.get("object") if isinstance(obj, dict) else None
+                try:  # cheap: no projection of the whole event here
+                    customer = ss.customer_id_of(obj) if kind else None
                 except Exception:
-                    customer, kind = None, None
+                    customer = None
                 self.store.journal_append(event_id, str(event["type"]), created, event,
                                           api_version=event.get("api_version"),
                                           customer_id=customer)

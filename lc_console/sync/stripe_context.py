@@ -12,11 +12,21 @@ Lists are read to the end (100 a page). A refund event that names no customer co
 GET /v1/charges/{id} to learn it. Calls are counted (`calls`) and run on a small thread
 pool, one Stripe client per worker thread: they are I/O bound and independent per customer.
 Answers are used as plain dicts (`raw_request`), as the rules want them.
+
+Cache: a context fetched for one batch serves the next batches too, as long as it cannot be
+older than their events: each entry remembers the newest Stripe event known when it was
+fetched (`horizon`, Stripe's clock), and a customer's event created at or after it means
+Stripe changed since, so the context is fetched again. Entries also expire after `ttl`
+seconds. So a burst or a replayed window fetches each customer once, while a live stream
+(new events) always reads fresh state; derive puts the event's own object over the
+fetched copy either way.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,13 +57,20 @@ class CustomerNeeds:
 
 class StripeFetcher:
     def __init__(self, client_factory: Callable[[], stripe.StripeClient], *,
-                 concurrency: int = 4) -> None:
+                 concurrency: int = 4, ttl: float = 300.0, max_entries: int = 5000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._factory = client_factory
         self._local = threading.local()
         self.concurrency = max(1, concurrency)
         self._lock = threading.Lock()
         self.calls = 0  # every Stripe request made, for the counters
         self._pool: ThreadPoolExecutor | None = None
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        # customer -> (context, needs it covers, horizon, fetched at)
+        self._cache: OrderedDict[str, tuple[derive.StripeContext, CustomerNeeds, int, float]] = (
+            OrderedDict())
 
     def _client(self) -> stripe.StripeClient:
         client = getattr(self._local, "client", None)
@@ -114,15 +131,45 @@ class StripeFetcher:
                                     invoices=tuple(invoices), charges=tuple(charges),
                                     payment_intents=intents, coupons=coupons)
 
-    def fetch(self, needs: Iterable[CustomerNeeds]) -> dict[str, derive.StripeContext]:
-        """Contexts by customer id; the first Stripe error is raised (the batch retries)."""
+    def fetch(self, needs: Iterable[CustomerNeeds], *, horizon: int | None = None,
+              newest: Mapping[str, int] | None = None) -> dict[str, derive.StripeContext]:
+        """Contexts by customer id; the first Stripe error is raised (the batch retries).
+
+        `horizon`: the newest Stripe event `created` known now (cached with what is fetched);
+        `newest`: per customer, the newest event `created` of this batch (a cached context
+        older than that is fetched again). Without `horizon` nothing is cached."""
         wanted = list(needs)
-        if len(wanted) <= 1 or self.concurrency == 1:
-            return {n.customer_id: self.context(n) for n in wanted}
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="lc-stripe")
-        futures = {n.customer_id: self._pool.submit(self.context, n) for n in wanted}
-        return {cid: f.result() for cid, f in futures.items()}
+        out: dict[str, derive.StripeContext] = {}
+        missing: list[CustomerNeeds] = []
+        now = self._clock()
+        for n in wanted:
+            held = self._cache.get(n.customer_id) if horizon is not None else None
+            if (held is not None and now - held[3] < self.ttl
+                    and (newest or {}).get(n.customer_id, 0) < held[2]
+                    and (held[1].history or not n.history)
+                    and (held[1].payment_intents or not n.payment_intents)):
+                out[n.customer_id] = held[0]
+                self._cache.move_to_end(n.customer_id)
+            else:
+                missing.append(n)
+        if len(missing) <= 1 or self.concurrency == 1:
+            fetched = {n.customer_id: self.context(n) for n in missing}
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="lc-stripe")
+            futures = {n.customer_id: self._pool.submit(self.context, n) for n in missing}
+            fetched = {cid: f.result() for cid, f in futures.items()}
+        if horizon is not None:
+            for n in missing:
+                self._cache[n.customer_id] = (fetched[n.customer_id], n, horizon, now)
+                self._cache.move_to_end(n.customer_id)
+            while len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+        out.update(fetched)
+        return out
+
+    def forget(self) -> None:
+        self._cache.clear()
 
     def close(self) -> None:
         if self._pool is not None:
