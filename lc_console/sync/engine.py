@@ -636,7 +636,7 @@ class Engine:
         except stripe.StripeError as exc:
             self._failed_run += 1
             self._poll_delay = min(self.config.error_max_interval,
-                                   self.config.poll_interval * 2 ** self._failed_run)
+                                   max(self.config.poll_interval, 1.0) * 2 ** self._failed_run)
             self._next_poll = self.clock() + self._poll_delay * (0.5 + self.rnd() / 2)
             self._emit(pg.ErrorRaised("stripe", f"Reading Stripe events failed "
                                       f"({exc.user_message or exc}); retrying in "
