@@ -7,6 +7,7 @@ creates a file.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -287,11 +288,25 @@ def _sync_status(profile: str) -> SyncStatus:
                         if o != "event" and (c.created or c.updated)},
         api_used=usage.used if usage else None,
         api_max=usage.max if usage else None,
-        engine_state=str(engine.get("state") or ""),
+        engine_state=_engine_state(engine),
         engine_reason=str(engine.get("reason") or ""),
         throttle_threshold=engine.get("threshold") or None,
         resume_at=_when(engine.get("resume_at")),
     )
+
+
+def _engine_state(engine: dict[str, object]) -> str:
+    """The sync engine's last state; a state left by a process that is gone is "stopped"."""
+    state = str(engine.get("state") or "")
+    pid = engine.get("pid")
+    if state and state != "stopped" and isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "stopped"
+        except PermissionError:
+            pass
+    return state
 
 
 def gather(profile: str, cfg: settings.Settings | None = None) -> ProfileStatus:

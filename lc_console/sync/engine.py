@@ -29,6 +29,7 @@ The loop:
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -255,6 +256,7 @@ class Engine:
         try:
             self.store.set_meta(STATE_META, {
                 "state": self.state, "reason": self.reason, "at": self.clock(),
+                "pid": os.getpid(),
                 "usage": list(self.usage) if self.usage else None,
                 "threshold": self._threshold(), "throttled": self.throttled,
                 "resume_at": self.resume_at})
