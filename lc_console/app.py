@@ -35,6 +35,7 @@ AUDIT = "audit"
 MAPPING = "mapping"
 DISCONNECT = "disconnect"
 WIZARD = "wizard"
+MONITOR = "monitor"
 SETTINGS_ERROR = "settings-error"
 
 # Screens reachable by key and from the palette: mode -> (title, what it shows).
@@ -48,6 +49,8 @@ PLACES: dict[str, tuple[str, str]] = {
               "thresholds, checked against the org"),
     WIZARD: ("Setup wizard", "Environment, Salesforce sign-in, Stripe key, install and mapping, "
              "step by step (resumes where you left off)"),
+    MONITOR: ("Sync monitor", "Start, pause and resume the live sync; rates, API usage, "
+              "records per object and a live tail"),
     DISCONNECT: ("Disconnect", "Revoke the tokens, delete the secrets, optionally remove the "
                  "LostChurn metadata and the local state"),
 }
@@ -78,6 +81,8 @@ class ConsoleApp(App[None]):
                 id="app.mapping", show=False),
         Binding("w", f"open('{WIZARD}')", "Setup wizard", tooltip=PLACES[WIZARD][1],
                 id="app.wizard", show=False),
+        Binding("y", f"open('{MONITOR}')", "Sync monitor", tooltip=PLACES[MONITOR][1],
+                id="app.monitor", show=False),
         Binding("X", f"open('{DISCONNECT}')", "Disconnect", tooltip=PLACES[DISCONNECT][1],
                 id="app.disconnect", show=False),
         Binding("t", "toggle_theme", "Theme", tooltip="Switch between the dark and light theme",
@@ -107,6 +112,7 @@ class ConsoleApp(App[None]):
             MAPPING: partial(_lazy_screen, "mapping", "MappingScreen", profile),
             DISCONNECT: partial(_lazy_screen, "disconnect", "DisconnectScreen", profile),
             WIZARD: partial(_lazy_screen, "wizard", "WizardScreen", profile),
+            MONITOR: partial(_lazy_screen, "monitor", "MonitorScreen", profile),
         }
         for name, factory in factories.items():
             self.add_mode(name, factory)
