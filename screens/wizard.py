@@ -52,7 +52,16 @@ INTRO = {
                  "check-only deploy first). Press o to install what the plan lists.",
     svc.MAPPING: "Choose where each value goes and who wins a conflict; check the targets "
                  "against the org. Press o to open the mapping.",
+    svc.FIRST_SYNC: "First a dry run: what the sync would write, read from the org, with "
+                    "nothing written. Press o for the preview, then o again to start the "
+                    "live sync in the monitor.",
 }
+
+
+def _dry_run(profile: str) -> Any:
+    from lc_console.services.sync import dry_run
+
+    return dry_run(profile)
 
 
 @dataclass(frozen=True)
@@ -88,8 +97,11 @@ class WizardScreen(ConsoleScreen):
 
     def __init__(self, profile: str, *,
                  target_factory: Callable[[], install_svc.Target] | None = None,
-                 poll: tuple[float, float] = (1.0, 5.0)) -> None:
+                 poll: tuple[float, float] = (1.0, 5.0),
+                 dry_run: Callable[[str], Any] | None = None) -> None:
         super().__init__(profile)
+        self.dry_run = dry_run or _dry_run
+        self.preview: Any = None
         self.target_factory = target_factory or partial(install_svc.target_for_profile,
                                                         profile)
         self.poll = poll
@@ -208,9 +220,17 @@ class WizardScreen(ConsoleScreen):
             self._state(("✓ " if done else "") + (line or "Press o to read the plan and "
                                                   "install."), "-ok" if done else "")
         elif self.step == svc.MAPPING:
-            self._state("✓ Reviewed. Setup is complete: the sync can start."
-                        if done else "Press o to review the mapping (the defaults work).",
+            self._state("✓ Reviewed." if done else
+                        "Press o to review the mapping (the defaults work).",
                         "-ok" if done else "")
+        elif self.step == svc.FIRST_SYNC:
+            if self.preview is not None:
+                lines = svc.preview_lines(self.preview)
+                self._state("\n".join(lines + ["Press o to start the live sync."]), "")
+            elif done:
+                self._state("✓ Started. The monitor (y) shows it running.", "-ok")
+            else:
+                self._state("Press o for the dry run.", "")
 
     @on(ListView.Highlighted, "#wizard-list")
     def _picked(self, event: ListView.Highlighted) -> None:
@@ -283,6 +303,29 @@ class WizardScreen(ConsoleScreen):
             from lc_console.screens.mapping import MappingScreen
 
             self.app.push_screen(MappingScreen(self.profile), self._mapping_back)
+        elif step == svc.FIRST_SYNC:
+            if self.preview is None:
+                self.busy = True
+                self._state("Dry run: reading the pending events and the org…", "")
+                self.run_dry_run()
+            else:
+                self._start_sync()
+
+    def _start_sync(self) -> None:
+        """Open the monitor and start the engine there (it owns the running sync)."""
+        from lc_console.screens.monitor import MonitorScreen
+
+        self.preview = None
+        self._mark(svc.FIRST_SYNC)
+        self._describe_step()
+        if "monitor" in getattr(self.app, "_modes", {}):
+            self.app.switch_mode("monitor")
+            screen = self.app.screen
+        else:
+            screen = MonitorScreen(self.profile)
+            self.app.push_screen(screen)
+        if isinstance(screen, MonitorScreen) and screen.check_action("start", ()):
+            self.app.call_after_refresh(screen.action_start)
 
     def _back(self, _: Any = None) -> None:
         self.action_recheck()
@@ -331,12 +374,23 @@ class WizardScreen(ConsoleScreen):
             target, on_progress=lambda p: self.post_message(self.InstallProgress(p.message)),
             poll_interval=self.poll[0], max_poll_interval=self.poll[1])
 
+    @work(thread=True, exclusive=True, group="wizard-dry-run", exit_on_error=False,
+          description="Dry run of the first sync")
+    def run_dry_run(self) -> Any:
+        try:
+            return self.dry_run(self.profile)
+        except Exception as exc:
+            message = getattr(exc, "message", None)
+            text = message.text() if hasattr(message, "text") else \
+                install_svc.error_message(exc)
+            return RuntimeError(" ".join(text.split()))
+
     def on_wizard_screen_install_progress(self, message: InstallProgress) -> None:
         if self.step == svc.INSTALL:
             self._state(message.text, "")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group not in ("wizard-check", "wizard-install"):
+        if event.worker.group not in ("wizard-check", "wizard-install", "wizard-dry-run"):
             return
         if event.state is WorkerState.ERROR:
             self.busy = False
@@ -345,6 +399,14 @@ class WizardScreen(ConsoleScreen):
         if event.state is not WorkerState.SUCCESS:
             return
         result = event.worker.result
+        if event.worker.group == "wizard-dry-run":
+            self.busy = False
+            if isinstance(result, RuntimeError):
+                self._state(f"✗ Dry run failed: {result}", "-fail")
+            else:
+                self.preview = result
+                self._describe_step()
+            return
         if isinstance(result, _Checked):
             if result.error:
                 self._state(f"Cannot check the setup: {result.error}", "-fail")

@@ -41,14 +41,14 @@ async def test_environment_step_then_resume(snapshot: Any) -> None:
     app = Host(lambda: WizardScreen(PROFILE))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "Choose, then press o" in text_of(app, "#wizard-state"))
-        assert text_of(app, "#wizard-title") == "Step 1 of 5: Environment"
+        assert text_of(app, "#wizard-title") == "Step 1 of 6: Environment"
         assert svg(name="environment") == app.export_screenshot()
         await pilot.click("#env-custom")
         await pilot.press("o")  # no URL yet: refused with the fix
         assert "Enter your My Domain URL" in text_of(app, "#wizard-state")
         await pilot.click("#env-sandbox")
         await pilot.press("o")
-        await until(pilot, lambda: "Step 2 of 5" in text_of(app, "#wizard-title"))
+        await until(pilot, lambda: "Step 2 of 6" in text_of(app, "#wizard-title"))
         await until(pilot, lambda: "Not connected yet" in text_of(app, "#wizard-state"))
     cfg = settings.load(PROFILE)
     assert cfg.ui.wizard_completed == ["environment"]
@@ -58,11 +58,11 @@ async def test_environment_step_then_resume(snapshot: Any) -> None:
     app = Host(lambda: WizardScreen(PROFILE))
     async with app.run_test(size=SMALL) as pilot:  # quitting mid-way resumes there
         await until(pilot, lambda: "Not connected yet" in text_of(app, "#wizard-state"))
-        assert text_of(app, "#wizard-title") == "Step 2 of 5: Salesforce sign-in"
+        assert text_of(app, "#wizard-title") == "Step 2 of 6: Salesforce sign-in"
         assert "✓ 1. Environment" in str(app.screen.query_one("#nav-environment").render())
         assert svg(name="resumed") == app.export_screenshot()
         await pilot.press("b")
-        assert text_of(app, "#wizard-title") == "Step 1 of 5: Environment"
+        assert text_of(app, "#wizard-title") == "Step 1 of 6: Environment"
         assert app.screen.query_one("#env-sandbox").value
 
 
@@ -76,10 +76,10 @@ async def test_connected_profile_installs_and_reviews_mapping(salesforce_sandbox
     async with app.run_test(size=SIZE) as pilot:
         # Salesforce is connected (tokens in the keyring): that step is done by itself.
         await until(pilot, lambda: "✓ 2." in str(app.screen.query_one("#nav-salesforce").render()))
-        assert text_of(app, "#wizard-title") == "Step 2 of 5: Salesforce sign-in"
+        assert text_of(app, "#wizard-title") == "Step 2 of 6: Salesforce sign-in"
         assert "✓ Connected to LostChurn Sandbox Org" in text_of(app, "#wizard-state")
         await pilot.press("n", "n")
-        assert text_of(app, "#wizard-title") == "Step 4 of 5: Install the schema"
+        assert text_of(app, "#wizard-title") == "Step 4 of 6: Install the schema"
         await pilot.press("o")
         await until(pilot, lambda: "✓ 4." in str(app.screen.query_one("#nav-install").render()),
                     timeout=60)
@@ -93,3 +93,35 @@ async def test_connected_profile_installs_and_reviews_mapping(salesforce_sandbox
         await until(pilot, lambda: "Reviewed" in text_of(app, "#wizard-state"))
     assert settings.load(PROFILE).ui.wizard_completed == [
         "environment", "salesforce", "install", "mapping"]
+
+
+async def test_first_sync_previews_then_starts_in_the_monitor(
+        monkeypatch: pytest.MonkeyPatch, snapshot: Any) -> None:
+    from test_monitor import FakeSession
+
+    from lc_console.screens import monitor
+    from lc_console.services.sync import Preview
+
+    svg = snapshot.use_extension(SVGImageExtension)
+    session = FakeSession()
+    monkeypatch.setattr(monitor, "_open_session", lambda profile: session)
+    preview = Preview(events=42, totals={
+        "Contact": {"create": 30, "update": 5, "skip": 2, "reject": 0},
+        "LostChurn_Recovery__c": {"create": 12, "update": 0, "skip": 0, "reject": 1}},
+        read_calls=3, write_calls=4)
+    app = Host(lambda: WizardScreen(PROFILE, dry_run=lambda profile: preview))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "Choose, then press o" in text_of(app, "#wizard-state"))
+        await pilot.press(*"nnnnn")
+        assert text_of(app, "#wizard-title") == "Step 6 of 6: First sync"
+        await pilot.press("o")
+        await until(pilot, lambda: "42 pending events" in text_of(app, "#wizard-state"))
+        assert text_of(app, "#wizard-state").splitlines()[:3] == [
+            "42 pending events would cost about 7 API calls.",
+            "  Contact: 30 create, 5 update, 2 skip",
+            "  LostChurn_Recovery__c: 12 create, 1 reject"]
+        assert svg(name="preview") == app.export_screenshot()
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, monitor.MonitorScreen))
+        await until(pilot, lambda: session.engine.calls == ["start"])
+    assert "first_sync" in settings.load(PROFILE).ui.wizard_completed

@@ -9,18 +9,20 @@ connection that no longer works.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lc_console import settings
 from lc_console.services.status import Connection, ProfileStatus
 
-ENVIRONMENT, SALESFORCE, STRIPE, INSTALL, MAPPING = (
-    "environment", "salesforce", "stripe", "install", "mapping")
+ENVIRONMENT, SALESFORCE, STRIPE, INSTALL, MAPPING, FIRST_SYNC = (
+    "environment", "salesforce", "stripe", "install", "mapping", "first_sync")
 STEPS: tuple[tuple[str, str], ...] = (
     (ENVIRONMENT, "Environment"),
     (SALESFORCE, "Salesforce sign-in"),
     (STRIPE, "Stripe key"),
     (INSTALL, "Install the schema"),
     (MAPPING, "Mapping and conflicts"),
+    (FIRST_SYNC, "First sync"),
 )
 STEP_IDS = tuple(s for s, _ in STEPS)
 ENVIRONMENTS = ("production", "sandbox", "custom")
@@ -41,7 +43,7 @@ def reconcile(completed: list[str], status: ProfileStatus | None) -> list[str]:
     done = [s for s in STEP_IDS if s in completed]
     if status is not None:
         if status.salesforce.connection is not Connection.CONNECTED:
-            done = [s for s in done if s not in (SALESFORCE, INSTALL)]
+            done = [s for s in done if s not in (SALESFORCE, INSTALL, FIRST_SYNC)]
         if status.stripe.connection is not Connection.CONNECTED:
             done = [s for s in done if s != STRIPE]
     return done
@@ -89,3 +91,18 @@ def set_environment(profile: str, environment: str, login_url: str = "") -> None
         sf.login_url = settings.ENVIRONMENT_URLS[environment]
     sf.environment = environment
     settings.save(profile, cfg)
+
+
+def preview_lines(preview: Any) -> list[str]:
+    """The dry run in a few lines: records per object and action, API calls, notes."""
+    if not preview.events:
+        head = "No pending events: the sync starts from now and writes as events arrive."
+    else:
+        head = (f"{preview.events:,} pending events would cost about {preview.api_calls:,} "
+                "API calls.")
+    lines = [head]
+    for sobject, row in sorted(preview.totals.items()):
+        parts = [f"{n:,} {action}" for action, n in row.items() if n]
+        lines.append(f"  {sobject}: {', '.join(parts) or 'nothing'}")
+    lines += preview.notes[:3]
+    return lines
