@@ -145,7 +145,10 @@ class Staging:
             values = [v for v in values if v]
             if not values:
                 continue
-            sql = (f"SELECT id, json FROM org_row WHERE object = ? AND {column} IN"
+            # Without statistics SQLite prefers the primary key's (object) prefix, a scan of
+            # every row of the object: name the index.
+            hint = "" if column == "id" else f" INDEXED BY org_row_{column}"
+            sql = (f"SELECT id, json FROM org_row{hint} WHERE object = ? AND {column} IN"
                    f" ({', '.join('?' * len(values))})")
             for row_id, text in self.db.execute(sql, [obj, *values]):
                 if row_id not in found:
