@@ -71,8 +71,12 @@ async def failures_screen(profile: str) -> None:
             await wait(pilot, f"page {n}/")
             back.append(time.perf_counter() - t)
         print(f"previous page, median of 10: {ms(statistics.median(back))}")
+        from textual.widgets import Input
+
+        app.screen.query_one("#failures-filter", Input).value = "code:DUPLICATE_VALUE object:Contact"
+        app.screen.query_one("#failures-filter", Input).focus()
         t = time.perf_counter()
-        await pilot.press("slash", *"code:DUPLICATE_VALUE object:Contact", "enter")
+        await pilot.press("enter")
         await wait(pilot, "of 3,334")
         print(f"filter code+object (3,334 rows): {ms(time.perf_counter() - t)}")
         table = app.screen.query_one(DataTable)
@@ -81,6 +85,100 @@ async def failures_screen(profile: str) -> None:
             await pilot.press("down")
         print(f"50 cursor moves with the detail pane following: "
               f"{ms((time.perf_counter() - t) / 50)} each (row {table.cursor_row})")
+
+
+async def monitor_under_load(seconds: float = 5.0, rate: int = 1000) -> None:
+    """The monitor fed 1,000 Stripe events/s (10 ingests + 10 batches a second, as the engine
+    reports them), measuring each frame's drawing and the latency of a key press."""
+    import threading
+
+    from lc_console.screens.monitor import MonitorScreen
+    from lc_console.sync import progress as pg
+
+    class Engine:
+        def __init__(self) -> None:
+            self.cb = None
+
+        def subscribe(self, cb):  # type: ignore[no-untyped-def]
+            self.cb = cb
+            return self
+
+        def close(self) -> None:
+            self.cb = None
+
+        def start(self) -> None:
+            pass
+
+        def pause(self) -> None:
+            pass
+
+        def resume(self) -> None:
+            pass
+
+    class Session:
+        engine = Engine()
+
+        def close(self) -> None:
+            pass
+
+    from lc_console.app import make_app
+
+    draws: list[float] = []
+    original = MonitorScreen._draw
+
+    def timed_draw(self: MonitorScreen) -> None:
+        t = time.perf_counter()
+        original(self)
+        draws.append(time.perf_counter() - t)
+
+    MonitorScreen._draw = timed_draw  # type: ignore[method-assign]
+    app = make_app("bench-monitor", mode="monitor")
+    stop = threading.Event()
+
+    def feed() -> None:
+        n = 0
+        per_tick = rate // 10
+        while not stop.is_set():
+            cb = Session.engine.cb
+            if cb is not None:
+                n += 1
+                cb(pg.EventsIngested(count=per_tick, duplicates=0, queued=50, cursor=None))
+                cb(pg.BatchWritten(number=n, events=per_tick, objects={
+                    "Contact": pg.ObjectCounts(updated=per_tick // 2),
+                    "Account": pg.ObjectCounts(updated=per_tick // 4)}, failed=0, retrying=0,
+                    salesforce_calls=1, stripe_calls=1, seconds=0.05, queued=50))
+            time.sleep(0.1)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MonitorScreen)
+        screen.session_factory = lambda profile: Session()
+        await pilot.press("s")
+        await pilot.pause(0.3)
+
+        async def keys(duration: float) -> list[float]:
+            out = []
+            end = time.perf_counter() + duration
+            while time.perf_counter() < end:
+                t = time.perf_counter()
+                await pilot.press("slash")
+                await pilot.press("escape")
+                out.append((time.perf_counter() - t) / 2)
+                await pilot.pause(0.05)
+            return out
+
+        idle = await keys(2.0)
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        latencies = await keys(seconds)
+        stop.set()
+        events = screen.model.events_total
+    MonitorScreen._draw = original  # type: ignore[method-assign]
+    print(f"monitor at {rate:,} events/s for {seconds:.0f} s ({events:,} events): frame draw "
+          f"median {ms(statistics.median(draws))}, max {ms(max(draws))} "
+          f"({len(draws)} frames); key press latency median "
+          f"{ms(statistics.median(latencies))}, max {ms(max(latencies))} (idle engine: "
+          f"median {ms(statistics.median(idle))}; Pilot's press waits for a full repaint)")
 
 
 def cold_start() -> None:
@@ -109,6 +207,7 @@ def main() -> None:
         profile = "bench"
         print(f"fill {N_FAILURES:,} failures: {fill(paths.state_db(profile)):.1f} s")
         asyncio.run(failures_screen(profile))
+        asyncio.run(monitor_under_load())
         cold_start()
 
 
