@@ -2,8 +2,9 @@
 
 Per customer of a batch, once (`derive.needs` says what the events need):
 
-    GET /v1/customers/{id}
-    GET /v1/subscriptions?customer=&status=all     (discounts and their coupons expanded)
+    GET /v1/subscriptions?customer=&status=all     (the customer, discounts and their
+                                                    coupons expanded)
+    GET /v1/customers/{id}                         (only when it has no subscription)
     GET /v1/invoices?customer=                     (payments expanded, for basil+ linking)
     GET /v1/charges?customer=
     GET /v1/payment_intents?customer=              (only when an event names one)
@@ -38,7 +39,7 @@ from lc_console.sync import derive
 from lc_console.sync import stripe_shapes as ss
 
 PAGE = 100
-SUBSCRIPTION_EXPAND = ["data.discounts.source.coupon"]
+SUBSCRIPTION_EXPAND = ["data.customer", "data.discounts.source.coupon"]
 INVOICE_EXPAND = ["data.payments"]
 
 
@@ -111,11 +112,18 @@ class StripeFetcher:
 
     def context(self, needs: CustomerNeeds) -> derive.StripeContext:
         cid = needs.customer_id
-        customer = self._retrieve(f"/v1/customers/{cid}")
         if not needs.history:
-            return derive.StripeContext(customer=customer)
+            return derive.StripeContext(customer=self._retrieve(f"/v1/customers/{cid}"))
         subs = self._list("/v1/subscriptions", customer=cid, status="all",
                           expand=SUBSCRIPTION_EXPAND)
+        # The customer comes expanded in its subscriptions (one call less per customer).
+        customer = next((dict(s["customer"]) for s in subs
+                         if isinstance(s.get("customer"), Mapping)), None)
+        for sub in subs:
+            if isinstance(sub.get("customer"), Mapping):
+                sub["customer"] = sub["customer"].get("id")
+        if customer is None:
+            customer = self._retrieve(f"/v1/customers/{cid}")
         invoices = self._list("/v1/invoices", customer=cid, expand=INVOICE_EXPAND)
         charges = self._list("/v1/charges", customer=cid)
         intents: dict[str, Any] = {}
