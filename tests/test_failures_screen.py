@@ -196,3 +196,32 @@ async def test_retry_against_the_sandbox(salesforce_sandbox: Any) -> None:
         audit = store.search_audit("ann@acme.example")
         assert [(a.action, a.outcome, a.salesforce_id) for a in audit] == [
             ("retry insert", "ok", contacts[0]["Id"])]
+
+
+async def test_retry_one_and_selected_through_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    """r retries the highlighted record, or the selected ones; what Salesforce answers
+    (here a scripted client) decides each record."""
+    from lc_console.salesforce import writer
+
+    fill(4)
+    writes: list[list[dict[str, Any]]] = []
+
+    def fake_upsert(sf: Any, sobject: str, field: str, rows: list[dict[str, Any]]) -> list[Any]:
+        writes.append(rows)
+        return [writer.RecordResult(True, f"003{i:015d}", False) for i, _ in enumerate(rows)]
+
+    def runner_factory() -> Any:
+        return lambda fn: fn(None)
+
+    monkeypatch.setattr(writer, "upsert", fake_upsert)
+    app = Host(lambda: FailuresScreen(PROFILE, runner_factory=runner_factory))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "of 4" in text_of(app, "#failures-position"))
+        await pilot.press("r")  # the highlighted one: user003
+        await until(pilot, lambda: "of 3" in text_of(app, "#failures-position"))
+        assert [r["Email"] for r in writes[0]] == ["user003@acme.example"]
+        await pilot.press("space", "down", "down", "space", "r")  # user002 and user000
+        await until(pilot, lambda: "of 1" in text_of(app, "#failures-position"))
+        assert sorted(r["Email"] for w in writes[1:] for r in w) == [
+            "user000@acme.example", "user002@acme.example"]
+        assert rows(app)[0][2] == "user001@acme.example"
