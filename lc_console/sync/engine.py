@@ -531,10 +531,15 @@ class Engine:
                 retry_rows.append(r)
             elif r.id is not None:
                 done_ids.append(r.id)
-        self._retry_later(retry_rows, outcome.first_error)
+        if outcome.limit_exceeded:
+            # The daily limit, not the records: no attempt is spent; they wait for the
+            # throttle to lift.
+            self.store.outbox_release([r.id for r in retry_rows if r.id is not None])
+            if self.usage:
+                self._note_usage((self.usage[1], self.usage[1]))
+        else:
+            self._retry_later(retry_rows, outcome.first_error)
         self.store.outbox_complete(done_ids)
-        if outcome.limit_exceeded and self.usage:
-            self._note_usage((self.usage[1], self.usage[1]))
         return self._batch_done(rows, outcome, retry_rows, t0, calls0, stripe0)
 
     def _retry_later(self, rows: Sequence[OutboxItem], error: str) -> None:
