@@ -360,6 +360,13 @@ class WizardScreen(ConsoleScreen):
         except Exception as exc:
             return _Checked(None, self.progress, error=str(exc))
         progress = svc.load(self.profile, status)
+        if status.salesforce.connection is Connection.CONNECTED and \
+                status.stripe.connection is Connection.CONNECTED and \
+                svc.FIRST_SYNC not in progress.completed:
+            try:
+                svc.fix_start_point(self.profile)
+            except Exception:  # noqa: S110 - the sync starts from now then; retried on recheck
+                pass
         return _Checked(status, progress)
 
     @work(thread=True, exclusive=True, group="wizard-install", exit_on_error=False,

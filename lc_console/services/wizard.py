@@ -106,3 +106,17 @@ def preview_lines(preview: Any) -> list[str]:
         lines.append(f"  {sobject}: {', '.join(parts) or 'nothing'}")
     lines += preview.notes[:3]
     return lines
+
+
+def fix_start_point(profile: str) -> bool:
+    """Once both connections work during setup, the first sync's starting point is now: what
+    happens in Stripe during the rest of the setup is then pending (the first-sync dry run
+    previews it and the sync writes it) instead of being skipped by a start "from now".
+    Returns True when it was set here; a profile that already has a cursor is left alone."""
+    from lc_console.services import sync
+    from lc_console.store import Store
+
+    with Store.for_profile(profile) as store:
+        if store.get_cursor() is not None:
+            return False
+    return sync.reset_cursor(profile) is not None
