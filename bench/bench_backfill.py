@@ -7,6 +7,12 @@ CSV spooled to disk); wall time reported per phase.
 
     .venv/bin/python bench/bench_backfill.py [--customers 100000] [--days 90]
 
+Measured on the 2-core dev box (2026-11-24, machine shared with other work):
+  20,000 customers: 35,745 records, 31 Salesforce calls, 1,573 Stripe calls, 153 s, 150 MB
+  50,000 customers: 89,427 records, 37 Salesforce calls, 3,919 Stripe calls, 465 s, 151 MB
+  (read 250 s of it: the Stripe sandbox's list pages get slower as the account grows; at
+  100,000 customers it served ~2 pages/s, so the full run did not fit the session.)
+
 Both sandboxes run in their own processes (as `lc-console sandbox` runs them), so the peak
 memory printed is the console's own. The profile, keyring and settings are throw-away.
 """
