@@ -6,19 +6,21 @@ disconnecting with removal. Checks read what the admin sees and what the org hol
 from __future__ import annotations
 
 import asyncio
+import re
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import stripe as stripe_lib
 from console_helpers import text_of, until
 from engine_helpers import connect_stripe, fast_settings, installed_org, org  # noqa: F401
-from textual.widgets import Input, RadioButton
-from textual.widgets import RadioSet as _RadioSet
+from textual.widgets import Input, RadioButton, RadioSet
 
-from lc_console import paths, secrets, settings
+from lc_console import secrets, settings
 from lc_console.app import make_app
 from lc_console.salesforce import tokens
 from lc_console.screens.confirm_org_name import ConfirmOrgName
@@ -83,11 +85,6 @@ def synced(app: Any) -> bool:
 def sign_in(sb: Any, url: str) -> None:
     """The admin's browser on the sandbox's login page (as tests/test_connect_salesforce.py's
     Browser does): GET the page, POST the login form, follow the redirect to the callback."""
-    import re
-    import ssl
-
-    import httpx
-
     client = httpx.Client(verify=ssl.create_default_context(cafile=sb.ca_file), timeout=10)
     page = client.get(url)
     assert page.status_code == 200, page.text
@@ -128,7 +125,7 @@ async def test_wizard_to_a_running_first_sync(salesforce_sandbox: Any, stripe_sa
         await pilot.press("o")
         await until(pilot, lambda: isinstance(app.screen, ConnectSalesforceScreen))
         assert app.screen.query_one("#domain", Input).value == sb.url
-        await pilot.click(app.screen.query_one("#method", _RadioSet).query(RadioButton)[1])
+        await pilot.click(app.screen.query_one("#method", RadioSet).query(RadioButton)[1])
         await pilot.click("#client-id")
         await pilot.press(*sb.client_id, "enter")
         await until(pilot, lambda: text_of(app, "#auth-url").startswith(sb.url))
@@ -201,11 +198,13 @@ async def test_a_refused_record_is_retried_from_failures(org: Any,  # noqa: F811
     connect_stripe(st)
     fast_settings(PROFILE)
     wizard_service.fix_start_point(PROFILE)
-    target = active_customers(st)[0]
-    sb.add_validation_rule("Contact", "no_test_emails",
+    customer = active_customers(st)[0]["id"]
+    st.run_story(customer, "profile_update")
+    target = dict(stripe_client(st).raw_request("get", f"/v1/customers/{customer}").data)
+    # An org rule the sync's Contact breaks: the record lands in failures.
+    sb.add_validation_rule("Contact", "manual_review",
                            lambda rec: rec.get("Email") == target["email"],
                            "This address needs a manual review", "Email")
-    st.run_story(target["id"], "profile_update")
 
     app = make_app(PROFILE, mode="monitor")
     async with app.run_test(size=BIG) as pilot:
@@ -219,7 +218,7 @@ async def test_a_refused_record_is_retried_from_failures(org: Any,  # noqa: F811
                     and target["email"] in text_of(app, "#failures-payload"))
         assert "This address needs a manual review" in text_of(app, "#failures-answer")
 
-        sb.remove_validation_rule("Contact", "no_test_emails")  # the admin fixed the rule
+        sb.remove_validation_rule("Contact", "manual_review")  # the admin fixed the rule
         await pilot.press("R")
         await until(pilot, lambda: "No failed records" in text_of(app, "#failures-message"),
                     timeout=30)
@@ -254,5 +253,13 @@ async def test_disconnect_with_removal(org: Any, stripe_sandbox: Any,  # noqa: F
 
     with pytest.raises(KeyError):
         sb.records("LostChurn_Recovery__c")
+    # What any other session of the org sees: no LostChurn object or field left.
+    with httpx.Client(base_url=f"{sb.url}/services/data/v62.0", timeout=10,
+                      verify=ssl.create_default_context(cafile=sb.ca_file),
+                      headers={"Authorization": f"Bearer {sb.login()}"}) as rest:
+        assert rest.get("/sobjects/LostChurn_Recovery__c/describe").status_code == 404
+        for sobject in ("Contact", "Account", "Opportunity"):
+            fields = [f["name"] for f in rest.get(f"/sobjects/{sobject}/describe").json()["fields"]]
+            assert fields and not [f for f in fields if f.startswith("LostChurn_")], fields
     assert secrets.status(PROFILE) == dict.fromkeys(SecretKind, False)
     assert not [k for k in memory_keyring.store if PROFILE in str(k)]
