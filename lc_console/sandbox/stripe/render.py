@@ -46,6 +46,10 @@ class Renderer:
         self.ledger = ledger
         self.acct = ledger.codec.account_id
         self.mode = "live" if ledger.livemode else "test"
+        # Redemptions per coupon, counted incrementally as discounts are added (the list only
+        # grows): counting per render scanned every discount for each expanded coupon.
+        self._redeemed: dict[int, int] = {}
+        self._redeemed_upto = 0
 
     def id(self, kind: str, n: int) -> str:
         return self.ledger.codec.make(kind, n)
@@ -184,7 +188,7 @@ class Renderer:
 
     def coupon(self, coupon: Coupon) -> dict[str, Any]:
         d = coupon.defn
-        used = sum(1 for disc in self.ledger.discounts if disc.coupon is coupon)
+        used = self._times_redeemed(coupon)
         return {
             "id": d.id, "object": "coupon", "amount_off": d.amount_off,
             "created": coupon.created, "currency": d.currency, "duration": d.duration,
@@ -193,6 +197,13 @@ class Renderer:
             "percent_off": d.percent_off, "redeem_by": None, "times_redeemed": used,
             "valid": True,
         }
+
+    def _times_redeemed(self, coupon: Coupon) -> int:
+        discounts, counts = self.ledger.discounts, self._redeemed
+        for disc in discounts[self._redeemed_upto:]:
+            counts[id(disc.coupon)] = counts.get(id(disc.coupon), 0) + 1
+        self._redeemed_upto = len(discounts)
+        return counts.get(id(coupon), 0)
 
     def discount(self, disc: Discount, version: str) -> dict[str, Any]:
         out = {
