@@ -27,6 +27,7 @@ from textual.widgets import (
     Label,
     ListItem,
     ListView,
+    ProgressBar,
     RadioButton,
     RadioSet,
     Static,
@@ -54,8 +55,12 @@ INTRO = {
                  "against the org. Press o to open the mapping.",
     svc.FIRST_SYNC: "First a dry run: what the sync would write, read from the org, with "
                     "nothing written. Press o for the preview, then o again to start the "
-                    "live sync in the monitor.",
+                    "live sync in the monitor. B backfills the existing Stripe history "
+                    "(a forecast first, then B again to run it).",
 }
+
+# The backfill's phases, in the order they run (services/resync.py).
+BACKFILL_PHASES = ("read", "derive", "upload", "process", "results")
 
 
 def _dry_run(profile: str) -> Any:
@@ -84,6 +89,8 @@ class WizardScreen(ConsoleScreen):
                 id="wizard.next"),
         Binding("b", "previous_step", "Back", tooltip="Go to the previous step",
                 id="wizard.back"),
+        Binding("B", "backfill", "Backfill history", tooltip="Backfill existing Stripe history: "
+                "the forecast first, then B again writes it", id="wizard.backfill"),
         Binding("r", "recheck", "Recheck", tooltip="Check the connections and the install "
                 "again", id="wizard.recheck", show=False),
     ]
@@ -95,12 +102,19 @@ class WizardScreen(ConsoleScreen):
             super().__init__()
             self.text = text
 
+    class BackfillProgress(Message):
+        def __init__(self, progress: Any) -> None:
+            super().__init__()
+            self.progress = progress
+
     def __init__(self, profile: str, *,
                  target_factory: Callable[[], install_svc.Target] | None = None,
                  poll: tuple[float, float] = (1.0, 5.0),
                  dry_run: Callable[[str], Any] | None = None) -> None:
         super().__init__(profile)
         self.dry_run = dry_run or _dry_run
+        self.backfill_forecast: Any = None
+        self.backfilling = False
         self.preview: Any = None
         self.target_factory = target_factory or partial(install_svc.target_for_profile,
                                                         profile)
@@ -140,6 +154,18 @@ class WizardScreen(ConsoleScreen):
                     for step in svc.STEP_IDS[1:]:
                         yield Vertical(id=f"page-{step}")
                 yield Static("", id="wizard-state", markup=False)
+                with Vertical(id="wizard-backfill", classes="card") as box:
+                    box.border_title = "Backfill existing Stripe history"
+                    yield Static("Press B for the forecast: what a backfill would write, "
+                                 "with nothing written.", id="backfill-text", markup=False)
+                    for phase in BACKFILL_PHASES:
+                        with Horizontal(id=f"backfill-{phase}",
+                                        classes="backfill-phase") as row:
+                            row.display = False  # shown when a backfill runs
+                            yield Label(phase, classes="backfill-phase-name")
+                            yield ProgressBar(id=f"backfill-bar-{phase}", show_eta=False)
+                            yield Static("", id=f"backfill-line-{phase}", markup=False,
+                                         classes="backfill-line")
         yield Footer()
 
     def _nav_text(self, index: int, step: str, title: str) -> str:
@@ -173,6 +199,7 @@ class WizardScreen(ConsoleScreen):
         self.query_one("#wizard-title", Static).update(
             f"Step {index + 1} of {len(svc.STEPS)}: {dict(svc.STEPS)[step]}")
         self.query_one("#wizard-intro", Static).update(INTRO[step])
+        self.query_one("#wizard-backfill").display = step == svc.FIRST_SYNC
         listing = self.query_one(ListView)
         if listing.index != index:
             listing.index = index
@@ -249,6 +276,10 @@ class WizardScreen(ConsoleScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "do_step" and self.busy:
             return None
+        if action == "backfill":
+            if self.step != svc.FIRST_SYNC:
+                return False
+            return None if self.busy or self.backfilling else True
         if action == "next_step":
             return None if self.step == svc.STEP_IDS[-1] else True
         if action == "previous_step":
@@ -310,6 +341,28 @@ class WizardScreen(ConsoleScreen):
                 self.run_dry_run()
             else:
                 self._start_sync()
+
+    def action_backfill(self) -> None:
+        """First the forecast (a dry run of the backfill), then the run itself."""
+        forecast, self.backfill_forecast = self.backfill_forecast, None
+        self.backfilling = True
+        self.refresh_bindings()
+        for phase in BACKFILL_PHASES:
+            self.query_one(f"#backfill-{phase}").display = forecast is not None
+            self.query_one(f"#backfill-bar-{phase}", ProgressBar).update(total=None, progress=0)
+            self.query_one(f"#backfill-line-{phase}", Static).update("waiting")
+        self.query_one("#backfill-text", Static).update(
+            "Backfilling: reading Stripe and the org, then writing…" if forecast is not None
+            else "Forecast: reading Stripe and the org, nothing written…")
+        self.run_backfill(dry_run=forecast is None)
+
+    def on_wizard_screen_backfill_progress(self, message: BackfillProgress) -> None:
+        p = message.progress
+        if p.phase not in BACKFILL_PHASES:
+            return
+        bar = self.query_one(f"#backfill-bar-{p.phase}", ProgressBar)
+        bar.update(total=p.total, progress=p.done)
+        self.query_one(f"#backfill-line-{p.phase}", Static).update(p.line().strip())
 
     def _start_sync(self) -> None:
         """Open the monitor and start the engine there (it owns the running sync)."""
@@ -392,11 +445,60 @@ class WizardScreen(ConsoleScreen):
                 install_svc.error_message(exc)
             return RuntimeError(" ".join(text.split()))
 
+    @work(thread=True, exclusive=True, group="wizard-backfill", exit_on_error=False,
+          description="Backfilling Stripe history")
+    def run_backfill(self, dry_run: bool) -> Any:
+        from lc_console.services import resync
+
+        try:
+            runner = resync.for_profile(
+                self.profile, on_progress=lambda p: self.post_message(self.BackfillProgress(p)))
+            try:
+                return runner.run(resync.Options(dry_run=dry_run))
+            finally:
+                runner.store.close()
+        except resync.Stop as exc:
+            return RuntimeError(str(getattr(exc, "message", "") or exc))
+        except Exception as exc:
+            return RuntimeError(" ".join(install_svc.error_message(exc).split()))
+
+    def _backfill_done(self, result: Any) -> None:
+        from lc_console.services import resync
+
+        self.backfilling = False
+        self.refresh_bindings()
+        text = self.query_one("#backfill-text", Static)
+        if isinstance(result, RuntimeError):
+            text.update(f"✗ Backfill not run: {result}")
+            self.notify(f"Backfill not run: {result}", severity="error", markup=False)
+            return
+        forecast = result.forecast
+        if result.status == "dry-run":
+            self.backfill_forecast = forecast
+            lines = forecast.lines() if forecast is not None else []
+            text.update("\n".join(["Forecast (nothing written yet):", *lines,
+                                   "Press B to run the backfill."]))
+        elif result.status == "done":
+            text.update("\n".join(["✓ Backfill done:", *resync.summary_lines(result)]))
+            self.notify(f"Backfill done: {sum(c.created + c.updated for c in result.counts.values()):,} "
+                        "records written.", markup=False)
+        else:
+            extra = forecast.lines() if forecast is not None and result.status == "refused" else []
+            text.update("\n".join([f"✗ Backfill {result.status}: {result.message}", *extra]))
+            self.notify(f"Backfill {result.status}: {result.message}", severity="warning",
+                        markup=False)
+
     def on_wizard_screen_install_progress(self, message: InstallProgress) -> None:
         if self.step == svc.INSTALL:
             self._state(message.text, "")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "wizard-backfill":
+            if event.state is WorkerState.SUCCESS:
+                self._backfill_done(event.worker.result)
+            elif event.state is WorkerState.ERROR:
+                self._backfill_done(RuntimeError(str(event.worker.error)))
+            return
         if event.worker.group not in ("wizard-check", "wizard-install", "wizard-dry-run"):
             return
         if event.state is WorkerState.ERROR:

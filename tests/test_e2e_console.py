@@ -263,3 +263,47 @@ async def test_disconnect_with_removal(org: Any, stripe_sandbox: Any,  # noqa: F
             assert fields and not [f for f in fields if f.startswith("LostChurn_")], fields
     assert secrets.status(PROFILE) == dict.fromkeys(SecretKind, False)
     assert not [k for k in memory_keyring.store if PROFILE in str(k)]
+
+
+async def test_first_sync_step_backfills_the_stripe_history(org: Any,  # noqa: F811
+                                                            stripe_sandbox: Any) -> None:
+    sb, st = org, stripe_sandbox
+    connect_stripe(st)
+    for step in wizard_service.STEP_IDS[:-1]:
+        wizard_service.mark(PROFILE, step)
+    customers = {c["id"]: c for c in _all_customers(st)}
+    app = make_app(PROFILE, mode="wizard")
+    async with app.run_test(size=BIG) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, WizardScreen)
+                    and "Step 6 of 6" in text_of(app, "#wizard-title"))
+        await pilot.press("B")
+        await until(pilot, lambda: "Press B to run" in text_of(app, "#backfill-text"), timeout=60)
+        forecast = text_of(app, "#backfill-text")
+        assert "Forecast (nothing written yet):" in forecast and "  Contact " in forecast
+        assert "API budget:" in forecast, forecast
+        assert sb.records("Contact") == []
+        await pilot.press("B")
+        await until(pilot, lambda: "Backfill done" in text_of(app, "#backfill-text"), timeout=60)
+        done = text_of(app, "#backfill-text")
+        assert "  Contact " in done and " created" in done, done
+        for phase in ("read", "derive", "upload"):
+            assert app.screen.query_one(f"#backfill-{phase}").display
+            assert text_of(app, f"#backfill-line-{phase}").startswith(phase), phase
+        assert "100%" in text_of(app, "#backfill-line-upload")
+    emails = {r.get("Email") for r in sb.records("Contact")}
+    assert {c["email"] for c in customers.values() if c.get("email")} <= emails
+
+
+def _all_customers(st: Any) -> list[dict[str, Any]]:
+    client = stripe_client(st)
+    out: list[dict[str, Any]] = []
+    after = None
+    while True:
+        params: dict[str, Any] = {"limit": 100}
+        if after:
+            params["starting_after"] = after
+        page = client.raw_request("get", "/v1/customers", **params).data
+        out += [dict(c) for c in page["data"]]
+        if not page["has_more"]:
+            return out
+        after = page["data"][-1]["id"]
