@@ -125,3 +125,19 @@ async def test_first_sync_previews_then_starts_in_the_monitor(
         await until(pilot, lambda: isinstance(app.screen, monitor.MonitorScreen))
         await until(pilot, lambda: session.engine.calls == ["start"])
     assert "first_sync" in settings.load(PROFILE).ui.wizard_completed
+
+
+async def test_backfill_without_connections_says_what_to_do_first() -> None:
+    for step in svc.STEP_IDS[:-1]:
+        svc.mark(PROFILE, step)
+    app = Host(lambda: WizardScreen(PROFILE))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "Step 6 of 6" in text_of(app, "#wizard-title"))
+        assert app.screen.query_one("#wizard-backfill").display
+        await pilot.press("B")
+        await until(pilot, lambda: "✗ Backfill not run" in text_of(app, "#backfill-text"))
+        assert "connect Stripe first" in text_of(app, "#backfill-text")
+        assert not app.screen.query_one("#backfill-read").display
+        await pilot.press("b")  # the backfill belongs to the first-sync step only
+        assert not app.screen.query_one("#wizard-backfill").display
+        assert app.screen.check_action("backfill", ()) is False
