@@ -1,5 +1,6 @@
 """Benchmark of the local Stripe sandbox: generation time and memory of the `large` scenario
-(100,000 customers, 90 days), and requests per second for listing events from it.
+(100,000 customers, 90 days), requests per second for listing events from it, and the cost of a
+page of each object list the backfill (Re-sync All) reads.
 
 Targets (issue 4): large scenario generated in under 60 s and held in under 1.5 GB.
 
@@ -27,6 +28,14 @@ from pathlib import Path
 import httpx
 
 NOW = 1_790_000_000
+# The requests of lc_console/stripe/lister.py (Re-sync All), with its fixed parameters.
+BACKFILL_LISTS = [
+    ("/v1/customers", {}),
+    ("/v1/subscriptions", {"status": "all", "expand[0]": "data.discounts.source.coupon"}),
+    ("/v1/invoices", {"expand[0]": "data.payments"}),
+    ("/v1/charges", {}),
+    ("/v1/payment_intents", {}),
+]
 
 
 def serve(customers: int, days: int) -> None:
@@ -101,6 +110,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--backfill-events", type=int, default=100_000,
                         help="events read once, newest first, for the first-read figure")
+    parser.add_argument("--list-pages", type=int, default=50,
+                        help="pages read from each object list the backfill reads")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -155,6 +166,23 @@ def main() -> None:
         print(f"backfill walk from the newest event (1 client, first reads): {walked:,} events "
               f"in {wall:.1f} s = {walked / wall:,.0f} events/s, "
               f"{cpu / pages * 1000:.1f} ms server CPU per page of 100")
+        print("object lists as the backfill reads them (1 client, limit=100, "
+              f"first {args.list_pages} pages each):")
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"},
+                          timeout=60) as c:
+            for path, fixed in BACKFILL_LISTS:
+                cpu0, started = cpu_seconds(info["pid"]), time.perf_counter()
+                pages, params = 0, {**fixed, "limit": 100}
+                while pages < args.list_pages:
+                    page = c.get(path, params=params).json()
+                    pages += 1
+                    if not page["has_more"]:
+                        break
+                    params = {**fixed, "limit": 100, "starting_after": page["data"][-1]["id"]}
+                wall = time.perf_counter() - started
+                cpu = cpu_seconds(info["pid"]) - cpu0
+                print(f"  {path}: {pages / wall:,.1f} pages/s, "
+                      f"{cpu / pages * 1000:.1f} ms server CPU per page")
         print(f"event listing ({args.threads} client threads, {args.seconds:.0f} s each, "
               "keep-alive HTTP, pages already rendered once):")
         for name, params_for in scenarios:
