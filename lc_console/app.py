@@ -17,7 +17,6 @@ from textual.theme import Theme
 
 from lc_console import settings, themes
 from lc_console.screens.base import ConsoleScreen
-from lc_console.screens.doctor import DoctorScreen
 from lc_console.screens.help import HelpScreen, help_rows
 from lc_console.screens.home import HomeScreen
 from lc_console.screens.settings_error import (
@@ -26,6 +25,7 @@ from lc_console.screens.settings_error import (
     SettingsFixed,
 )
 from lc_console.settings import Settings, SettingsError
+from lc_console.themes.stylesheet import ParsedOnceStylesheet
 
 HOME = "home"
 DOCTOR = "doctor"
@@ -92,7 +92,12 @@ class ConsoleApp(App[None]):
 
     def __init__(self, profile: str, loaded: Settings | None,
                  settings_error: SettingsError | None = None, *, mode: str = HOME) -> None:
+        # The first screen is the start mode's own, not Textual's blank default screen that
+        # on_mount would switch away from (mounting it and switching cost two CSS refreshes).
+        self.DEFAULT_MODE = SETTINGS_ERROR if settings_error is not None else mode
         super().__init__()
+        # Textual re-parses every stylesheet on each CSS refresh: see themes/stylesheet.py.
+        self.stylesheet = ParsedOnceStylesheet(variables=self.get_css_variables())
         self.profile = profile
         self.settings_error = settings_error
         self.start_mode = mode
@@ -105,8 +110,8 @@ class ConsoleApp(App[None]):
         self.theme = loaded.ui.theme if loaded else themes.DEFAULT_THEME
         factories: dict[str, Callable[[], Screen[None]]] = {
             HOME: partial(HomeScreen, profile),
-            DOCTOR: partial(DoctorScreen, profile),
-            INSTALL: partial(_install_screen, profile),
+            DOCTOR: partial(_lazy_screen, "doctor", "DoctorScreen", profile),
+            INSTALL: partial(_lazy_screen, "install", "InstallScreen", profile),
             FAILURES: partial(_lazy_screen, "failures", "FailuresScreen", profile),
             AUDIT: partial(_lazy_screen, "audit", "AuditScreen", profile),
             MAPPING: partial(_lazy_screen, "mapping", "MappingScreen", profile),
@@ -116,16 +121,15 @@ class ConsoleApp(App[None]):
         }
         for name, factory in factories.items():
             self.add_mode(name, factory)
+        if settings_error is not None:
+            self.add_mode(SETTINGS_ERROR, partial(SettingsErrorScreen, profile, settings_error))
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(themes.VARIABLE_DEFAULTS)
 
     def on_mount(self) -> None:
+        # The start mode (or the settings error) is already on screen: see DEFAULT_MODE.
         self.theme_changed_signal.subscribe(self, self._remember_theme)
-        if self.settings_error is not None:
-            self._show_settings_error(self.settings_error)
-        else:
-            self.switch_mode(self.start_mode)
 
     # --- routing ----------------------------------------------------------------------------
 
@@ -224,16 +228,9 @@ class ConsoleApp(App[None]):
                 yield command
 
 
-def _install_screen(profile: str) -> Screen[None]:
-    # Imported when first opened: it pulls in the Salesforce clients, which would slow the
-    # console's first frame.
-    from lc_console.screens.install import InstallScreen
-
-    return InstallScreen(profile)
-
-
 def _lazy_screen(module: str, name: str, profile: str) -> Screen[None]:
-    """A screen imported when first opened, so the console's first frame stays fast."""
+    """A screen imported when first opened, so the console's first frame stays fast (the
+    screens pull in the Salesforce and Stripe clients, the keyring, the sync engine)."""
     import importlib
 
     screen: Screen[None] = getattr(importlib.import_module(f"lc_console.screens.{module}"),

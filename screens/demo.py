@@ -9,7 +9,6 @@ exits.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import partial
 from typing import ClassVar
 
 from textual import on, work
@@ -20,7 +19,6 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Label, Static
 
 from lc_console import app as console_app
-from lc_console.screens.base import ConsoleScreen
 from lc_console.services import demo as demo_service
 from lc_console.services.connect import ConnectError
 from lc_console.settings import Settings, SettingsError
@@ -120,19 +118,12 @@ class DemoConsoleApp(console_app.ConsoleApp):
     def __init__(self, session: demo_service.DemoSession, loaded: Settings | None,
                  settings_error: SettingsError | None = None, *, show_info: bool = True,
                  first: str | None = None) -> None:
-        super().__init__(session.profile, loaded, settings_error, mode=console_app.HOME)
+        # The setup wizard first (tests pin another place with `first`).
+        super().__init__(session.profile, loaded, settings_error,
+                         mode=first if first is not None else WIZARD)
         self.session = session
         self.show_info = show_info
         self.title = "lc-console demo"
-        # The setup wizard when the console has one, else Home.
-        if WIZARD not in self._modes:
-            wizard = _wizard_screen()
-            if wizard is not None:
-                self.add_mode(WIZARD, partial(wizard, session.profile))
-        if WIZARD in self._modes:
-            self.start_mode = WIZARD
-        if first is not None:  # tests pin it
-            self.start_mode = first
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -149,16 +140,6 @@ class DemoConsoleApp(console_app.ConsoleApp):
                             "The demo org's URL and admin login, and the Stripe sandbox's key",
                             self.action_demo_info)
         yield from super().get_system_commands(screen)
-
-
-def _wizard_screen() -> type[ConsoleScreen] | None:
-    """screens/wizard.py's screen, when it exists and the app does not route to it yet."""
-    try:
-        from lc_console.screens import wizard
-    except ImportError:
-        return None
-    screen = getattr(wizard, "WizardScreen", None)
-    return screen if isinstance(screen, type) and issubclass(screen, ConsoleScreen) else None
 
 
 def make_demo_app(session: demo_service.DemoSession, *, show_info: bool = True,

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 LIGHT_MODULES = ("config_cmd", "connect_cmd", "demo_cmd", "doctor_cmd", "install_cmd", "sandbox_cmd")
-HEAVY = ("simple_salesforce", "zeep", "textual", "keyring", "lc_console.services.connect",
+HEAVY = ("simple_salesforce", "zeep", "stripe", "textual", "keyring", "lc_console.services.connect",
          "lc_console.services.install", "lc_console.services.doctor", "lc_console.services.demo",
          "lc_console.sandbox.stripe.sandbox", "lc_console.sandbox.salesforce.sandbox")
 

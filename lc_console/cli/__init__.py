@@ -10,8 +10,6 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from lc_console import __version__
-
 # Modules that add subcommands: each defines register(subparsers). Add new ones here.
 COMMAND_MODULES = (
     "lc_console.cli.config_cmd",
@@ -28,13 +26,29 @@ COMMAND_MODULES = (
 )
 
 
+class _Version(argparse.Action):
+    """argparse's "version" action, reading the version only when --version is given."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS,
+                 help: str = "show program's version number and exit") -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from lc_console import __version__
+
+        print(f"lc-console {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lc-console",
         description="Connect a Stripe account to a Salesforce org and keep recovery and "
         "billing data flowing into the CRM. With no command, opens the console.",
     )
-    parser.add_argument("--version", action="version", version=f"lc-console {__version__}")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument(
         "--profile",
         default=None,

@@ -12,11 +12,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import stripe
-
-from lc_console.stripe.client import make_client
+# stripe (and requests under it) is imported where a key is checked: the CLI names the needed
+# permissions in its --help, and importing stripe there cost every command ~0.2 s.
+if TYPE_CHECKING:
+    import stripe
 
 
 class KeyKind(StrEnum):
@@ -159,6 +160,8 @@ def _error_body(exc: stripe.StripeError) -> dict[str, Any]:
 
 
 def _rejection(exc: stripe.StripeError, key: str, api_base: str) -> KeyRejected:
+    import stripe
+
     if isinstance(exc, stripe.AuthenticationError):
         body = _error_body(exc)
         if body.get("code") == "api_key_expired":
@@ -191,6 +194,10 @@ def check_key(key: str, *, api_base: str, ca_bundle: str = "",
     """Classify, then ask Stripe: the account, test or live, and every read the sync needs.
 
     Raises KeyRefused (never sent to Stripe) or KeyRejected (Stripe said no to the key)."""
+    import stripe
+
+    from lc_console.stripe.client import make_client
+
     key = key.strip()
     kc = classify(key)
     client = client or make_client(key, api_base=api_base, ca_bundle=ca_bundle,
