@@ -47,6 +47,13 @@ T0 = 1_763_950_000.0
 LIGHT = themes.LIGHT
 
 
+async def settled(pilot: Any, app: Any) -> str:
+    """The screenshot once the footer shows its keys (on a busy machine it can lag the
+    screen's own content by a frame)."""
+    await until(pilot, lambda: bool(app.screen.query("FooterKey")))
+    return str(app.export_screenshot())
+
+
 class SixteenColours(LineFilter):
     """Each colour as a 16-colour terminal shows it."""
 
@@ -81,7 +88,7 @@ async def test_failures_light(snapshot: Any) -> None:
     app = Host(lambda: FailuresScreen(PROFILE), theme=LIGHT)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "of 230" in text_of(app, "#failures-position"))
-        assert svg(name="populated") == app.export_screenshot()
+        assert svg(name="populated") == await settled(pilot, app)
 
 
 async def test_audit_light(snapshot: Any) -> None:
@@ -93,7 +100,7 @@ async def test_audit_light(snapshot: Any) -> None:
         await pilot.press(*"ann@ACME.example", "enter")
         await until(pilot, lambda: "2 writes for ann@ACME.example" in
                     text_of(app, "#audit-headline"))
-        assert svg(name="email") == app.export_screenshot()
+        assert svg(name="email") == await settled(pilot, app)
 
 
 async def test_mapping_light(snapshot: Any) -> None:
@@ -103,7 +110,7 @@ async def test_mapping_light(snapshot: Any) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "Not checked against the org" in
                     text_of(app, "#mapping-status"))
-        assert svg(name="offline") == app.export_screenshot()
+        assert svg(name="offline") == await settled(pilot, app)
 
 
 async def test_wizard_light(snapshot: Any) -> None:
@@ -111,7 +118,7 @@ async def test_wizard_light(snapshot: Any) -> None:
     app = Host(lambda: WizardScreen(PROFILE), theme=LIGHT)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "Choose, then press o" in text_of(app, "#wizard-state"))
-        assert svg(name="environment") == app.export_screenshot()
+        assert svg(name="environment") == await settled(pilot, app)
 
 
 async def test_monitor_light(snapshot: Any) -> None:
@@ -121,7 +128,10 @@ async def test_monitor_light(snapshot: Any) -> None:
                                      clock=lambda: T0 + 59), theme=LIGHT)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "press s to start" in text_of(app, "#monitor-state"))
-        assert svg(name="stopped") == app.export_screenshot()
+        # The first draw (on mount) sizes the usage bar before layout (10 cells); the next
+        # 0.5 s tick draws it at its width. Picture the settled screen, not the race.
+        await until(pilot, lambda: len(text_of(app, "#monitor-usage-bar")) > 10)
+        assert svg(name="stopped") == await settled(pilot, app)
 
 
 async def test_connect_salesforce_light(snapshot: Any) -> None:
@@ -134,7 +144,7 @@ async def test_connect_salesforce_light(snapshot: Any) -> None:
         await until(pilot, lambda: bool(service.logins))
         service.logins[0].release.set()
         await until(pilot, lambda: step(pilot) == "step-connected")
-        assert svg(name="connected") == app.export_screenshot()
+        assert svg(name="connected") == await settled(pilot, app)
 
 
 @pytest.mark.slow
@@ -146,7 +156,7 @@ async def test_install_plan_light(salesforce_sandbox: Any, snapshot: Any) -> Non
     app = Host(lambda: InstallScreen(PROFILE), theme=LIGHT)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "Press a to apply" in text_of(app, "#install-headline"))
-        assert svg(name="plan") == app.export_screenshot()
+        assert svg(name="plan") == await settled(pilot, app)
 
 
 @pytest.mark.slow
@@ -159,7 +169,7 @@ async def test_disconnect_light(salesforce_sandbox: Any, memory_keyring: Any,
         await until(pilot, lambda: ORG in text_of(app, "#disconnect-who"))
         await pilot.press("x")
         await until(pilot, lambda: "Removal deletes" in text_of(app, "#disconnect-preview"))
-        assert svg(name="preview") == app.export_screenshot()
+        assert svg(name="preview") == await settled(pilot, app)
 
 
 @pytest.mark.parametrize("theme", [themes.DARK, themes.LIGHT])
@@ -169,4 +179,4 @@ async def test_failures_on_16_colours(theme: str, snapshot: Any) -> None:
     app = SixteenColourHost(lambda: FailuresScreen(PROFILE), theme=theme)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: "of 230" in text_of(app, "#failures-position"))
-        assert svg(name="populated") == app.export_screenshot()
+        assert svg(name="populated") == await settled(pilot, app)
