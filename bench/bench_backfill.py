@@ -10,8 +10,11 @@ CSV spooled to disk); wall time reported per phase.
 Measured on the 2-core dev box (2026-11-24, machine shared with other work):
   20,000 customers: 35,745 records, 31 Salesforce calls, 1,573 Stripe calls, 153 s, 150 MB
   50,000 customers: 89,427 records, 37 Salesforce calls, 3,919 Stripe calls, 465 s, 151 MB
-  (read 250 s of it: the Stripe sandbox's list pages get slower as the account grows; at
-  100,000 customers it served ~2 pages/s, so the full run did not fit the session.)
+  (read 250 s of it: the Stripe sandbox re-counted every discount for each coupon it
+  expanded, so subscription pages slowed as the account grew: ~175 ms a page at 100,000.)
+  100,000 customers, after that fix: 178,956 records, 40 Salesforce calls, 7,857 Stripe calls,
+  1,032 s (read 518 s, derive 392 s; the console is now the bound: the sandbox spent ~11 ms of
+  CPU per page), 166 MB.
 
 Both sandboxes run in their own processes (as `lc-console sandbox` runs them), so the peak
 memory printed is the console's own. The profile, keyring and settings are throw-away.
