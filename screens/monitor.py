@@ -114,6 +114,8 @@ class MonitorScreen(ConsoleScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self._draw()
+        # The usage bar is drawn to the widget's width, which is known only after layout.
+        self.call_after_refresh(self._draw)
         self.set_interval(self.REFRESH_SECONDS, self._draw)
 
     def on_unmount(self) -> None:
