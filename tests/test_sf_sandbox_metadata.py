@@ -249,6 +249,8 @@ def messages(result: ET.Element, kind: str) -> list[dict[str, str]]:
 
 
 def test_deploy_creates_schema_and_reports_progress(sandbox: SalesforceSandbox):
+    # Long enough that a status poll lands in InProgress even on a loaded machine.
+    metadata_api.configure(sandbox.app, queue_seconds=0.05, run_seconds=3)
     sf = client(sandbox)
     async_id, seen = deploy(sf, install_zip())
     states = [s["state"] for s in seen]
