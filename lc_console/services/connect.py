@@ -184,7 +184,9 @@ def describe_error(exc: BaseException, *, redirect_uri: str = "") -> UserMessage
                            "Reconnect with `lc-console connect salesforce` (or R in the "
                            "console). The sync keeps its queue and resumes after reconnecting.")
     if isinstance(exc, tokens.NotConnected):
-        return UserMessage("Salesforce is not connected.", str(exc),
+        # The exception's default text says what the title already says.
+        detail = "" if str(exc).rstrip(".") == "Salesforce is not connected" else str(exc)
+        return UserMessage("Salesforce is not connected.", detail,
                            "Run `lc-console connect salesforce`.")
     if isinstance(exc, secrets.KeyringUnavailable):
         return UserMessage("The OS keyring is not available.", f"{exc.what} {NOTHING_STORED}",
