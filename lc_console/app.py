@@ -36,6 +36,7 @@ MAPPING = "mapping"
 DISCONNECT = "disconnect"
 WIZARD = "wizard"
 MONITOR = "monitor"
+RESYNC = "resync"
 SETTINGS_ERROR = "settings-error"
 
 # Screens reachable by key and from the palette: mode -> (title, what it shows).
@@ -51,6 +52,8 @@ PLACES: dict[str, tuple[str, str]] = {
              "step by step (resumes where you left off)"),
     MONITOR: ("Sync monitor", "Start, pause and resume the live sync; rates, API usage, "
               "records per object and a live tail"),
+    RESYNC: ("Re-sync and reconcile", "Re-sync All from Stripe (forecast first, cancellable, "
+             "resumable) and reconcile the org's drift per object and field"),
     DISCONNECT: ("Disconnect", "Revoke the tokens, delete the secrets, optionally remove the "
                  "LostChurn metadata and the local state"),
 }
@@ -83,6 +86,8 @@ class ConsoleApp(App[None]):
                 id="app.wizard", show=False),
         Binding("y", f"open('{MONITOR}')", "Sync monitor", tooltip=PLACES[MONITOR][1],
                 id="app.monitor", show=False),
+        Binding("S", f"open('{RESYNC}')", "Re-sync and reconcile", tooltip=PLACES[RESYNC][1],
+                id="app.resync", show=False),
         Binding("X", f"open('{DISCONNECT}')", "Disconnect", tooltip=PLACES[DISCONNECT][1],
                 id="app.disconnect", show=False),
         Binding("t", "toggle_theme", "Theme", tooltip="Switch between the dark and light theme",
@@ -118,6 +123,7 @@ class ConsoleApp(App[None]):
             DISCONNECT: partial(_lazy_screen, "disconnect", "DisconnectScreen", profile),
             WIZARD: partial(_lazy_screen, "wizard", "WizardScreen", profile),
             MONITOR: partial(_lazy_screen, "monitor", "MonitorScreen", profile),
+            RESYNC: partial(_lazy_screen, "resync", "ResyncScreen", profile),
         }
         for name, factory in factories.items():
             self.add_mode(name, factory)
